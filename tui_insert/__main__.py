@@ -1,0 +1,3 @@
+from tui_insert.cli import main
+
+raise SystemExit(main())
