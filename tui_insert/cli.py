@@ -1,0 +1,240 @@
+"""The command line: `tui-insert [run|reset|generate] ...` (SPEC §6).
+
+A thin face over `tui_insert.core`: it turns flags into a plan, runs it, prints the report, and
+turns every user mistake into a one-line message and exit code 2 — never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
+
+from tui_insert import __version__
+from tui_insert.core.engine import DEFAULT_WORKERS, MAX_WORKERS, Run, plan_run
+from tui_insert.core.errors import UserError
+from tui_insert.core.report import Report, summary_table
+from tui_insert.core.sources import find_sources
+from tui_insert.core.storage import check_databases, reset_databases
+
+COMMANDS = ("run", "reset", "generate")
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 1 <= value <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_WORKERS}, got {value}")
+    return value
+
+
+_DURATION = re.compile(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s)?\s*")
+
+
+def parse_duration(text: str) -> float:
+    """'80ms', '0.08s' or '0.08' (seconds) -> seconds."""
+    match = _DURATION.fullmatch(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected a duration such as 80ms or 0.1s, got {text!r}")
+    value = float(match.group(1))
+    return value / 1000 if match.group(2) == "ms" else value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a share such as 0.05 or 5%, got {text!r}")
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1 (or 0% to 100%), got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tui-insert",
+        description="Validate users, products and orders and insert them concurrently into "
+        "three SQLite databases. Without a command: `run`.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    db_dir = argparse.ArgumentParser(add_help=False)
+    db_dir.add_argument(
+        "--db-dir",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help="folder of users.db, products.db and orders.db (default: the current folder)",
+    )
+
+    run = commands.add_parser(
+        "run", parents=[db_dir], help="validate and insert the three datasets"
+    )
+    run.add_argument(
+        "--data",
+        type=Path,
+        metavar="DIR",
+        help="folder with users, products and orders files (.json, .jsonl or .csv); "
+        "default: the bundled sample data",
+    )
+    for name in ("users", "products", "orders"):
+        run.add_argument(f"--{name}", type=Path, metavar="FILE", help=f"the {name} file")
+    run.add_argument(
+        "--workers",
+        type=_workers,
+        default=DEFAULT_WORKERS,
+        metavar="N",
+        help=f"worker threads per database, 1 to {MAX_WORKERS} (default: {DEFAULT_WORKERS})",
+    )
+    run.add_argument("--reset", action="store_true", help="empty the databases first")
+    run.add_argument("--headless", action="store_true", help="run without the UI")
+    run.add_argument(
+        "--json", action="store_true", help="headless: print one JSON document, nothing else"
+    )
+    run.add_argument(
+        "--rejects",
+        type=Path,
+        metavar="FILE",
+        help="write each rejected record, as given, with its reasons (one JSON object a line)",
+    )
+    run.add_argument(
+        "--latency",
+        type=parse_duration,
+        default=0.0,
+        metavar="DURATION",
+        help="simulated delay per insert, with jitter, e.g. 80ms (default: 0)",
+    )
+
+    reset = commands.add_parser(
+        "reset", parents=[db_dir], help="empty the three databases (files and tables stay)"
+    )
+    reset.set_defaults(headless=True)
+
+    generate = commands.add_parser("generate", help="write a synthetic data set")
+    generate.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
+    generate.add_argument(
+        "--count", type=_count, default=1000, metavar="N", help="records per table (default 1000)"
+    )
+    generate.add_argument(
+        "--invalid",
+        type=_share,
+        default=0.05,
+        metavar="SHARE",
+        help="share of invalid records, e.g. 0.05 or 5%% (default 0.05)",
+    )
+    generate.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    generate.add_argument(
+        "--format", choices=("json", "jsonl", "csv"), default="json", help="file format"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if not args_list or (args_list[0] not in COMMANDS and args_list[0] not in ("-h", "--help", "--version")):
+        args_list.insert(0, "run")
+    args = build_parser().parse_args(args_list)
+    try:
+        if args.command == "run":
+            return run_command(args)
+        if args.command == "reset":
+            return reset_command(args)
+        return generate_command(args)
+    except UserError as e:
+        print(f"tui-insert: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("tui-insert: interrupted", file=sys.stderr)
+        return 130
+
+
+def run_command(args: argparse.Namespace) -> int:
+    if not args.headless:
+        raise UserError("the live UI is not available yet: add --headless")
+    if args.json and args.rejects == Path("-"):
+        raise UserError("--rejects - would mix rejects into the --json document: name a file")
+    sources = find_sources(
+        args.data, {"users": args.users, "products": args.products, "orders": args.orders}
+    )
+    rejects: IO[bytes] | None = None
+
+    def open_rejects() -> None:
+        nonlocal rejects
+        if args.rejects is not None:
+            try:
+                rejects = open(args.rejects, "wb")  # noqa: SIM115 - closed below
+            except OSError as e:
+                raise UserError(f"{args.rejects}: cannot write: {e.strerror}") from None
+
+    plan = plan_run(sources, args.db_dir, reset=args.reset, before_writing=open_rejects)
+    report = Report(as_json=args.json, rejects=rejects)
+    try:
+        run = Run(plan, workers=args.workers, latency=args.latency, observer=report)
+        run.start()
+        try:
+            _wait_interruptibly(run)
+        except KeyboardInterrupt:
+            run.stop()
+            run.wait()
+            print("tui-insert: stopped; every committed record stays stored", file=sys.stderr)
+            return 130
+        if run.state == "failed":
+            print(f"tui-insert: the run could not complete: {run.error}", file=sys.stderr)
+            return 1
+        report.write(run, sys.stdout.buffer)
+        sys.stdout.flush()
+        return 0
+    finally:
+        report.close()
+        if rejects is not None:
+            rejects.close()
+
+
+def _wait_interruptibly(run: Run) -> None:
+    # A join with a timeout lets Ctrl-C through to the main thread.
+    while not run.wait(0.2):
+        pass
+
+
+def reset_command(args: argparse.Namespace) -> int:
+    check_databases(args.db_dir)
+    removed = reset_databases(args.db_dir)
+    if not removed:
+        print(f"tui-insert: no databases in {args.db_dir}: nothing to empty", file=sys.stderr)
+    for table, rows in removed.items():
+        print(f"emptied {table}.db ({rows} rows removed)")
+    return 0
+
+
+def generate_command(args: argparse.Namespace) -> int:
+    from tui_insert.core.generate import generate_dataset
+
+    try:
+        paths = generate_dataset(args.out, args.count, args.invalid, args.seed, args.format)
+    except OSError as e:
+        raise UserError(f"{args.out}: cannot write: {e.strerror or e}") from None
+    for path in paths.values():
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    raise SystemExit(main())

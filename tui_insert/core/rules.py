@@ -1,0 +1,369 @@
+"""The validation rules of SPEC §4, in application code.
+
+Checking a chunk of records happens in two steps:
+
+1. `check_*` looks at each record alone (types, syntax). It needs no shared state, so any
+   number of worker threads can run it at once.
+2. `decide_*` adds the checks against what is stored (duplicate ids and emails, references),
+   record by record in input order. The engine runs it inside the database's write transaction,
+   one chunk at a time in input order, which makes the result the same for any worker count.
+
+A record's reasons come out in field order; each field gives at most one reason.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
+
+from tui_insert.core.idset import IdSet
+from tui_insert.core.tables import TABLES
+
+MAX_ID = 2**63 - 1
+
+
+class Reason(NamedTuple):
+    field: str
+    code: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "code": self.code, "message": self.message}
+
+
+class BadRecord:
+    """A line of a .jsonl or .csv file that is not a record at all (broken JSON, wrong cells)."""
+
+    __slots__ = ("message", "text", "line")
+
+    def __init__(self, message: str, text: str, line: int) -> None:
+        self.message = message
+        self.text = text
+        self.line = line
+
+    def __repr__(self) -> str:
+        return f"BadRecord({self.message!r}, line={self.line})"
+
+
+# --- showing values inside messages ------------------------------------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    """Text with control characters (terminal escapes among them) written as visible escapes."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+def show(value: Any, limit: int = 60) -> str:
+    """A value as it would be written in JSON, shortened, safe to print."""
+    if isinstance(value, float) and not math.isfinite(value):
+        text = repr(value)
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False)
+        except (TypeError, ValueError):
+            text = repr(value)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return visible(text)
+
+
+# --- single fields -----------------------------------------------------------------------------
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_EMAIL = re.compile(rf"[^\s@]{{1,64}}@(?:{_LABEL}\.)+{_LABEL}")
+_LABEL_ONLY = re.compile(_LABEL)
+_WHITESPACE = re.compile(r"\s")
+
+
+def email_problem(email: Any) -> str | None:
+    """Why `email` breaks the email syntax of SPEC §4, or None if it is valid."""
+    if type(email) is str and len(email) <= 254 and _EMAIL.fullmatch(email):
+        return None
+    if not isinstance(email, str):
+        return f"email must be a string, got {show(email)}"
+    shown = show(email)
+    if len(email) > 254:
+        why = "it is longer than 254 characters"
+    elif _WHITESPACE.search(email):
+        why = "it contains whitespace"
+    elif email.count("@") != 1:
+        why = "it must contain exactly one @"
+    else:
+        local, domain = email.split("@")
+        labels = domain.split(".")
+        if not 1 <= len(local) <= 64:
+            why = "the part before @ must be 1 to 64 characters"
+        elif len(labels) < 2:
+            why = "the part after @ must be two or more dot-separated labels"
+        else:
+            bad = next(label for label in labels if not _LABEL_ONLY.fullmatch(label))
+            why = (
+                f"the label {show(bad)} must be 1 to 63 ASCII letters, digits or hyphens,"
+                " not starting or ending with a hyphen"
+            )
+    return f"{shown} is not a valid email address: {why}"
+
+
+def _missing(field: str) -> Reason:
+    return Reason(field, "missing_field", f"{field} is missing")
+
+
+def _integer_reason(field: str, code: str, value: Any) -> Reason:
+    if value is None:
+        return _missing(field)
+    return Reason(field, code, f"{field} must be a positive integer, got {show(value)}")
+
+
+def _name_reason(value: Any) -> Reason:
+    if value is None:
+        return _missing("name")
+    if value == "":
+        return Reason("name", "invalid_name", "name is empty")
+    if isinstance(value, str):
+        return Reason("name", "invalid_name", f"name {show(value)} is only whitespace")
+    return Reason("name", "invalid_name", f"name must be a string, got {show(value)}")
+
+
+def _email_reason(value: Any) -> Reason:
+    if value is None:
+        return _missing("email")
+    return Reason("email", "invalid_email", email_problem(value) or "")
+
+
+def _price_reason(value: Any) -> Reason:
+    if value is None:
+        return _missing("price")
+    return Reason(
+        "price", "invalid_price", f"price must be a finite number above 0, got {show(value)}"
+    )
+
+
+def invalid_record(record: Any) -> Reason:
+    if isinstance(record, BadRecord):
+        return Reason("record", "invalid_record", record.message)
+    kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(record), "a number"
+    )
+    return Reason("record", "invalid_record", f"the record is {kind}, not an object")
+
+
+def given_id(record: Any) -> Any:
+    """The record's `id` as given, for reports (None when there is none)."""
+    return record.get("id") if type(record) is dict else None
+
+
+# --- step 1: each record alone ------------------------------------------------------------------
+# The loops are written out per table: they run for every record, so they stay flat.
+
+_INF = math.inf
+
+
+def check_users(records: Iterable[Any]) -> list[tuple]:
+    """(valid id or None, email key or None, row, reasons or None) per record."""
+    out: list[tuple] = []
+    append = out.append
+    email_ok = _EMAIL.fullmatch
+    for r in records:
+        if type(r) is not dict:
+            append((None, None, None, [invalid_record(r)]))
+            continue
+        rid = r.get("id")
+        name = r.get("name")
+        email = r.get("email")
+        reasons = None
+        if type(rid) is not int or not 0 < rid <= MAX_ID:
+            reasons = [_integer_reason("id", "invalid_id", rid)]
+            rid = None
+        if type(name) is not str or not name or name.isspace():
+            if reasons is None:
+                reasons = []
+            reasons.append(_name_reason(name))
+        if type(email) is str and len(email) <= 254 and email_ok(email) is not None:
+            key = email.casefold()
+        else:
+            key = None
+            if reasons is None:
+                reasons = []
+            reasons.append(_email_reason(email))
+        append((rid, key, (rid, name, email), reasons))
+    return out
+
+
+def check_products(records: Iterable[Any]) -> list[tuple]:
+    """(valid id or None, row, reasons or None) per record."""
+    out: list[tuple] = []
+    append = out.append
+    for r in records:
+        if type(r) is not dict:
+            append((None, None, [invalid_record(r)]))
+            continue
+        rid = r.get("id")
+        name = r.get("name")
+        price = r.get("price")
+        reasons = None
+        if type(rid) is not int or not 0 < rid <= MAX_ID:
+            reasons = [_integer_reason("id", "invalid_id", rid)]
+            rid = None
+        if type(name) is not str or not name or name.isspace():
+            if reasons is None:
+                reasons = []
+            reasons.append(_name_reason(name))
+        if type(price) is float:
+            ok = 0.0 < price < _INF
+        elif type(price) is int:
+            # Stored in a REAL column: SQLite would turn the int into the same float.
+            try:
+                price = float(price)
+                ok = 0.0 < price < _INF
+            except OverflowError:
+                ok = False
+        else:
+            ok = False
+        if not ok:
+            if reasons is None:
+                reasons = []
+            reasons.append(_price_reason(r.get("price")))
+        append((rid, (rid, name, price), reasons))
+    return out
+
+
+def check_orders(records: Iterable[Any]) -> list[tuple]:
+    """(valid id, valid user_id, valid product_id (each or None), row, reasons or None)."""
+    out: list[tuple] = []
+    append = out.append
+    for r in records:
+        if type(r) is not dict:
+            append((None, None, None, None, [invalid_record(r)]))
+            continue
+        rid = r.get("id")
+        uid = r.get("user_id")
+        pid = r.get("product_id")
+        qty = r.get("quantity")
+        reasons = None
+        if type(rid) is not int or not 0 < rid <= MAX_ID:
+            reasons = [_integer_reason("id", "invalid_id", rid)]
+            rid = None
+        if type(uid) is not int or not 0 < uid <= MAX_ID:
+            if reasons is None:
+                reasons = []
+            reasons.append(_integer_reason("user_id", "invalid_user_id", uid))
+            uid = None
+        if type(pid) is not int or not 0 < pid <= MAX_ID:
+            if reasons is None:
+                reasons = []
+            reasons.append(_integer_reason("product_id", "invalid_product_id", pid))
+            pid = None
+        if type(qty) is not int or not 0 < qty <= MAX_ID:
+            if reasons is None:
+                reasons = []
+            reasons.append(_integer_reason("quantity", "invalid_quantity", qty))
+        append((rid, uid, pid, (rid, uid, pid, qty), reasons))
+    return out
+
+
+# --- step 2: against what is stored, in input order -------------------------------------------
+
+
+class Decision(NamedTuple):
+    """What a chunk comes to: rows to insert, and per record its reasons (None: inserted)."""
+
+    rows: list[tuple]
+    reasons: list[list[Reason] | None]
+    ids: list[int]  # ids of the inserted rows
+    email_keys: dict[str, int]  # users only: email key -> id of the inserted user
+
+
+def _field_order(table: str) -> Callable[[Reason], int]:
+    order = {name: i for i, name in enumerate(("record", *TABLES[table].fields))}
+    return lambda reason: order[reason.field]
+
+
+_ORDER = {name: _field_order(name) for name in TABLES}
+
+
+def _duplicate_id(rid: int) -> Reason:
+    return Reason("id", "duplicate_id", f"id {rid} is already stored")
+
+
+def decide_users(checked: list[tuple], ids: IdSet, holders: dict[str, int]) -> Decision:
+    """`ids`: stored user ids; `holders`: stored email key -> id of the user holding it."""
+    rows: list[tuple] = []
+    out: list[list[Reason] | None] = []
+    new_ids: set[int] = set()
+    new_keys: dict[str, int] = {}
+    for rid, key, row, reasons in checked:
+        if rid is not None and (rid in ids or rid in new_ids):
+            reasons = [_duplicate_id(rid), *(reasons or ())]
+        if key is not None:
+            holder = holders.get(key)
+            if holder is None:
+                holder = new_keys.get(key)
+            if holder is not None:
+                reasons = reasons or []
+                reasons.append(
+                    Reason(
+                        "email",
+                        "duplicate_email",
+                        f"{visible(row[2])} is already used by user {holder}",
+                    )
+                )
+        if reasons is None:
+            rows.append(row)
+            new_ids.add(rid)
+            new_keys[key] = rid
+        else:
+            reasons.sort(key=_ORDER["users"])
+        out.append(reasons)
+    return Decision(rows, out, [row[0] for row in rows], new_keys)
+
+
+def decide_products(checked: list[tuple], ids: IdSet) -> Decision:
+    rows: list[tuple] = []
+    out: list[list[Reason] | None] = []
+    new_ids: set[int] = set()
+    for rid, row, reasons in checked:
+        if rid is not None and (rid in ids or rid in new_ids):
+            reasons = [_duplicate_id(rid), *(reasons or ())]
+            reasons.sort(key=_ORDER["products"])
+        if reasons is None:
+            rows.append(row)
+            new_ids.add(rid)
+        out.append(reasons)
+    return Decision(rows, out, [row[0] for row in rows], {})
+
+
+def decide_orders(checked: list[tuple], ids: IdSet, users: IdSet, products: IdSet) -> Decision:
+    """`users` and `products` must be final for every id these orders name (the engine waits)."""
+    rows: list[tuple] = []
+    out: list[list[Reason] | None] = []
+    new_ids: set[int] = set()
+    for rid, uid, pid, row, reasons in checked:
+        if rid is not None and (rid in ids or rid in new_ids):
+            reasons = [_duplicate_id(rid), *(reasons or ())]
+        if uid is not None and uid not in users:
+            reasons = reasons or []
+            reasons.append(Reason("user_id", "unknown_user", f"no stored user has id {uid}"))
+        if pid is not None and pid not in products:
+            reasons = reasons or []
+            reasons.append(
+                Reason("product_id", "unknown_product", f"no stored product has id {pid}")
+            )
+        if reasons is None:
+            rows.append(row)
+            new_ids.add(rid)
+        else:
+            reasons.sort(key=_ORDER["orders"])
+        out.append(reasons)
+    return Decision(rows, out, [row[0] for row in rows], {})
+
+
+CHECKS: dict[str, Callable[[Iterable[Any]], list[tuple]]] = {
+    "users": check_users,
+    "products": check_products,
+    "orders": check_orders,
+}

@@ -1,0 +1,53 @@
+"""The three datasets: their databases, tables and fields (SPEC §2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    # (column, SQL type) in table order; the first is the INTEGER PRIMARY KEY `id`.
+    columns: tuple[tuple[str, str], ...]
+    # Fields that must be whole numbers (CSV cells are converted to int when they are).
+    integer_fields: frozenset[str] = frozenset()
+    # Fields that must be decimal numbers (CSV cells are converted to float when they are).
+    decimal_fields: frozenset[str] = frozenset()
+
+    @property
+    def database(self) -> str:
+        return f"{self.name}.db"
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.columns)
+
+    @property
+    def create_sql(self) -> str:
+        cols = ", ".join(
+            f"{name} {type_}{' PRIMARY KEY' if name == 'id' else ''}" for name, type_ in self.columns
+        )
+        return f"CREATE TABLE IF NOT EXISTS {self.name} ({cols})"
+
+    @property
+    def insert_sql(self) -> str:
+        marks = ", ".join("?" * len(self.columns))
+        return f"INSERT INTO {self.name} ({', '.join(self.fields)}) VALUES ({marks})"
+
+
+USERS = Table("users", (("id", "INTEGER"), ("name", "TEXT"), ("email", "TEXT")), frozenset({"id"}))
+PRODUCTS = Table(
+    "products",
+    (("id", "INTEGER"), ("name", "TEXT"), ("price", "REAL")),
+    frozenset({"id"}),
+    frozenset({"price"}),
+)
+ORDERS = Table(
+    "orders",
+    (("id", "INTEGER"), ("user_id", "INTEGER"), ("product_id", "INTEGER"), ("quantity", "INTEGER")),
+    frozenset({"id", "user_id", "product_id", "quantity"}),
+)
+
+# Input order of the three datasets everywhere: reports, panels, summaries.
+TABLES: dict[str, Table] = {t.name: t for t in (USERS, PRODUCTS, ORDERS)}
