@@ -17,7 +17,7 @@ from typing import IO
 from tui_insert import __version__
 from tui_insert.core.engine import DEFAULT_WORKERS, MAX_WORKERS, Run, plan_run
 from tui_insert.core.errors import UserError
-from tui_insert.core.report import Report, summary_table
+from tui_insert.core.report import Report
 from tui_insert.core.sources import find_sources
 from tui_insert.core.storage import check_databases, reset_databases
 
@@ -60,7 +60,9 @@ def _share(text: str) -> float:
     try:
         value = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a share such as 0.05 or 5%, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a share such as 0.05 or 5%, got {text!r}"
+        ) from None
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"must be from 0 to 1 (or 0% to 100%), got {text!r}")
     return value
@@ -148,7 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if not args_list or (args_list[0] not in COMMANDS and args_list[0] not in ("-h", "--help", "--version")):
+    if not args_list or (
+        args_list[0] not in COMMANDS and args_list[0] not in ("-h", "--help", "--version")
+    ):
         args_list.insert(0, "run")
     args = build_parser().parse_args(args_list)
     try:

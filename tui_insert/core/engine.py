@@ -53,8 +53,12 @@ class ChunkOutcome:
     table: str
     start: int
     given: list[Any]  # the records as given
-    ids: list[Any]  # each record's id as given (None if it has none)
+    records: list[Any]  # the records as checked (for CSV: cells turned into numbers)
     reasons: list[list[Reason] | None]  # None: inserted
+
+    def id_of(self, index: int) -> Any:
+        """The id as given of the record at `index` in the chunk (None if it has none)."""
+        return rules.given_id(self.records[index])
 
 
 class RunObserver(Protocol):
@@ -208,8 +212,9 @@ class _TableRun:
             pending = [c[column] for c in checked if c[column] is not None]
             with table.changed:
                 while True:
-                    ids = table.store.ids
-                    pending = [i for i in pending if i not in ids]
+                    if pending:
+                        found = table.store.ids.found_in(pending)
+                        pending = [i for i in pending if i not in found]
                     if not pending or table.done:
                         break
                     if stop.is_set():
@@ -220,6 +225,7 @@ class _TableRun:
     def _commit(self, start: int, given: list[Any], records: list[Any], checked: list) -> None:
         store = self.store
         store.begin(self.run.stop_requested)
+        decision = None
         try:
             if self.name == "users":
                 decision = rules.decide_users(checked, store.ids, store.email_holders)
@@ -236,24 +242,25 @@ class _TableRun:
             store.commit()
         except BaseException:
             store.rollback()
+            if decision is not None:
+                store.forget_email_keys(decision.email_keys)
             raise
-        store.remember(decision.ids, decision.email_keys)
-        outcome = ChunkOutcome(
-            self.name, start, given, [rules.given_id(r) for r in records], decision.reasons
-        )
-        self._publish(outcome, len(decision.rows))
+        store.remember(decision.ids)
+        self._publish(ChunkOutcome(self.name, start, given, records, decision.reasons))
 
-    def _publish(self, outcome: ChunkOutcome, inserted: int) -> None:
+    def _publish(self, outcome: ChunkOutcome) -> None:
         progress = self.progress
         count = len(outcome.reasons)
         counts = progress.reason_counts
+        inserted = count
         for reasons in outcome.reasons:
             if reasons is not None:
+                inserted -= 1
                 for reason in reasons:
                     counts[reason.code] += 1
         first = max(count - RECENT, 0)
         progress.recent.extend(
-            (outcome.start + i, outcome.ids[i], outcome.reasons[i]) for i in range(first, count)
+            (outcome.start + i, outcome.id_of(i), outcome.reasons[i]) for i in range(first, count)
         )
         progress.inserted += inserted
         progress.rejected += count - inserted

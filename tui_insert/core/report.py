@@ -73,18 +73,20 @@ class Report:
 
     @staticmethod
     def _json_lines(outcome: ChunkOutcome) -> bytes:
-        table, start, ids = outcome.table, outcome.start, outcome.ids
+        table, start, records = outcome.table, outcome.start, outcome.records
         head = f'{{"table": "{table}", "position": '
         parts = []
         for i, reasons in enumerate(outcome.reasons):
             if reasons is None:
                 # An inserted record's id is a valid integer: no need for a JSON encoder.
-                parts.append(f'{head}{start + i}, "id": {ids[i]}, "status": "inserted"}}\n')
+                parts.append(
+                    f'{head}{start + i}, "id": {records[i]["id"]}, "status": "inserted"}}\n'
+                )
             else:
                 record = {
                     "table": table,
                     "position": start + i,
-                    "id": ids[i],
+                    "id": outcome.id_of(i),
                     "status": "rejected",
                     "reasons": _reasons_json(reasons),
                 }
@@ -93,14 +95,14 @@ class Report:
 
     @staticmethod
     def _plain_lines(outcome: ChunkOutcome) -> bytes:
-        table, start, ids = outcome.table, outcome.start, outcome.ids
+        table, start, records = outcome.table, outcome.start, outcome.records
         parts = []
         for i, reasons in enumerate(outcome.reasons):
             if reasons is None:
-                parts.append(f"{table} #{start + i} id={ids[i]} inserted\n")
+                parts.append(f"{table} #{start + i} id={records[i]['id']} inserted\n")
             else:
                 why = "; ".join(f"{r.code}: {r.message}" for r in reasons)
-                parts.append(f"{table} #{start + i} id={show(ids[i])} rejected  {why}\n")
+                parts.append(f"{table} #{start + i} id={show(outcome.id_of(i))} rejected  {why}\n")
         return "".join(parts).encode()
 
     def write(self, run: Run, out: IO[bytes]) -> None:

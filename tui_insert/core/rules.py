@@ -158,7 +158,8 @@ def given_id(record: Any) -> Any:
 
 
 # --- step 1: each record alone ------------------------------------------------------------------
-# The loops are written out per table: they run for every record, so they stay flat.
+# The loops are written out per table: they run for every record, so they stay flat. Fields are
+# read by subscript (faster than .get) and by .get only for a record that lacks one.
 
 _INF = math.inf
 
@@ -172,9 +173,12 @@ def check_users(records: Iterable[Any]) -> list[tuple]:
         if type(r) is not dict:
             append((None, None, None, [invalid_record(r)]))
             continue
-        rid = r.get("id")
-        name = r.get("name")
-        email = r.get("email")
+        try:
+            rid = r["id"]
+            name = r["name"]
+            email = r["email"]
+        except KeyError:
+            rid, name, email = r.get("id"), r.get("name"), r.get("email")
         reasons = None
         if type(rid) is not int or not 0 < rid <= MAX_ID:
             reasons = [_integer_reason("id", "invalid_id", rid)]
@@ -202,9 +206,12 @@ def check_products(records: Iterable[Any]) -> list[tuple]:
         if type(r) is not dict:
             append((None, None, [invalid_record(r)]))
             continue
-        rid = r.get("id")
-        name = r.get("name")
-        price = r.get("price")
+        try:
+            rid = r["id"]
+            name = r["name"]
+            price = r["price"]
+        except KeyError:
+            rid, name, price = r.get("id"), r.get("name"), r.get("price")
         reasons = None
         if type(rid) is not int or not 0 < rid <= MAX_ID:
             reasons = [_integer_reason("id", "invalid_id", rid)]
@@ -240,10 +247,14 @@ def check_orders(records: Iterable[Any]) -> list[tuple]:
         if type(r) is not dict:
             append((None, None, None, None, [invalid_record(r)]))
             continue
-        rid = r.get("id")
-        uid = r.get("user_id")
-        pid = r.get("product_id")
-        qty = r.get("quantity")
+        try:
+            rid = r["id"]
+            uid = r["user_id"]
+            pid = r["product_id"]
+            qty = r["quantity"]
+        except KeyError:
+            rid, uid = r.get("id"), r.get("user_id")
+            pid, qty = r.get("product_id"), r.get("quantity")
         reasons = None
         if type(rid) is not int or not 0 < rid <= MAX_ID:
             reasons = [_integer_reason("id", "invalid_id", rid)]
@@ -275,7 +286,7 @@ class Decision(NamedTuple):
     rows: list[tuple]
     reasons: list[list[Reason] | None]
     ids: list[int]  # ids of the inserted rows
-    email_keys: dict[str, int]  # users only: email key -> id of the inserted user
+    email_keys: list[str]  # users only: email keys of the inserted users
 
 
 def _field_order(table: str) -> Callable[[Reason], int]:
@@ -290,19 +301,26 @@ def _duplicate_id(rid: int) -> Reason:
     return Reason("id", "duplicate_id", f"id {rid} is already stored")
 
 
+def _stored(ids: IdSet, checked: list[tuple], column: int) -> set[int]:
+    """The ids named in `column` of `checked` that `ids` holds: a set the loop can grow."""
+    return ids.found_in([c[column] for c in checked if c[column] is not None])
+
+
 def decide_users(checked: list[tuple], ids: IdSet, holders: dict[str, int]) -> Decision:
-    """`ids`: stored user ids; `holders`: stored email key -> id of the user holding it."""
+    """`ids`: stored user ids; `holders`: stored email key -> id of the user holding it.
+
+    The keys of the users accepted here are added to `holders` at once (they are needed for
+    the next records); the caller removes them again if the chunk is not committed.
+    """
+    taken = _stored(ids, checked, 0)  # grows with the ids accepted in this chunk
     rows: list[tuple] = []
+    keys: list[str] = []
     out: list[list[Reason] | None] = []
-    new_ids: set[int] = set()
-    new_keys: dict[str, int] = {}
     for rid, key, row, reasons in checked:
-        if rid is not None and (rid in ids or rid in new_ids):
+        if rid is not None and rid in taken:
             reasons = [_duplicate_id(rid), *(reasons or ())]
         if key is not None:
             holder = holders.get(key)
-            if holder is None:
-                holder = new_keys.get(key)
             if holder is not None:
                 reasons = reasons or []
                 reasons.append(
@@ -314,52 +332,55 @@ def decide_users(checked: list[tuple], ids: IdSet, holders: dict[str, int]) -> D
                 )
         if reasons is None:
             rows.append(row)
-            new_ids.add(rid)
-            new_keys[key] = rid
+            taken.add(rid)
+            holders[key] = rid
+            keys.append(key)
         else:
             reasons.sort(key=_ORDER["users"])
         out.append(reasons)
-    return Decision(rows, out, [row[0] for row in rows], new_keys)
+    return Decision(rows, out, [row[0] for row in rows], keys)
 
 
 def decide_products(checked: list[tuple], ids: IdSet) -> Decision:
+    taken = _stored(ids, checked, 0)
     rows: list[tuple] = []
     out: list[list[Reason] | None] = []
-    new_ids: set[int] = set()
     for rid, row, reasons in checked:
-        if rid is not None and (rid in ids or rid in new_ids):
+        if rid is not None and rid in taken:
             reasons = [_duplicate_id(rid), *(reasons or ())]
             reasons.sort(key=_ORDER["products"])
         if reasons is None:
             rows.append(row)
-            new_ids.add(rid)
+            taken.add(rid)
         out.append(reasons)
-    return Decision(rows, out, [row[0] for row in rows], {})
+    return Decision(rows, out, [row[0] for row in rows], [])
 
 
 def decide_orders(checked: list[tuple], ids: IdSet, users: IdSet, products: IdSet) -> Decision:
     """`users` and `products` must be final for every id these orders name (the engine waits)."""
+    taken = _stored(ids, checked, 0)
+    known_users = _stored(users, checked, 1)
+    known_products = _stored(products, checked, 2)
     rows: list[tuple] = []
     out: list[list[Reason] | None] = []
-    new_ids: set[int] = set()
     for rid, uid, pid, row, reasons in checked:
-        if rid is not None and (rid in ids or rid in new_ids):
+        if rid is not None and rid in taken:
             reasons = [_duplicate_id(rid), *(reasons or ())]
-        if uid is not None and uid not in users:
+        if uid is not None and uid not in known_users:
             reasons = reasons or []
             reasons.append(Reason("user_id", "unknown_user", f"no stored user has id {uid}"))
-        if pid is not None and pid not in products:
+        if pid is not None and pid not in known_products:
             reasons = reasons or []
             reasons.append(
                 Reason("product_id", "unknown_product", f"no stored product has id {pid}")
             )
         if reasons is None:
             rows.append(row)
-            new_ids.add(rid)
+            taken.add(rid)
         else:
             reasons.sort(key=_ORDER["orders"])
         out.append(reasons)
-    return Decision(rows, out, [row[0] for row in rows], {})
+    return Decision(rows, out, [row[0] for row in rows], [])
 
 
 CHECKS: dict[str, Callable[[Iterable[Any]], list[tuple]]] = {

@@ -57,9 +57,7 @@ def find_sources(
     files = {name: path for name, path in (files or {}).items() if path is not None}
     if files and data_dir is None and len(files) < len(TABLES):
         missing = ", ".join(f"--{name}" for name in TABLES if name not in files)
-        raise InputError(
-            f"{missing} missing: name all three files, or add --data DIR for the rest"
-        )
+        raise InputError(f"{missing} missing: name all three files, or add --data DIR for the rest")
     sources = {}
     for name in TABLES:
         path = files.get(name)
@@ -325,16 +323,18 @@ class CsvReader:
                 except UnicodeEncodeError:
                     bad = BadRecord(
                         f"line {line} is not UTF-8 text",
-                        _csv_text(row).encode("utf-8", "surrogateescape").decode(
-                            "utf-8", "backslashreplace"
-                        ),
+                        _csv_text(row)
+                        .encode("utf-8", "surrogateescape")
+                        .decode("utf-8", "backslashreplace"),
                         line,
                     )
                     given.append(bad)
                     records.append(bad)
                     continue
             given.append(dict(zip(header, row, strict=True)))
-            records.append({name: conv(cell) for name, conv, cell in zip(header, convert, row)})
+            records.append(
+                {name: conv(cell) for name, conv, cell in zip(header, convert, row, strict=True)}
+            )
         self._seen += len(given)
         if not given:
             self.exhausted = True

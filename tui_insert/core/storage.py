@@ -13,6 +13,8 @@ import threading
 import time
 from pathlib import Path
 
+import orjson
+
 from tui_insert.core.errors import DatabaseError
 from tui_insert.core.idset import IdSet
 from tui_insert.core.tables import TABLES, Table
@@ -145,6 +147,11 @@ class Store:
         self.path = path
         self.table = table
         self._conn = connect(path, timeout=_BUSY_MS / 1000)
+        columns = ", ".join(f"value ->> {i}" for i in range(len(table.columns)))
+        self._insert_json = (
+            f"INSERT INTO {table.name} ({', '.join(table.fields)})"
+            f" SELECT {columns} FROM json_each(?)"
+        )
         self.ids = IdSet()
         self.email_holders: dict[str, int] = {}
         self._data_version = -1
@@ -182,7 +189,15 @@ class Store:
             self._reload()
 
     def insert(self, rows: list[tuple]) -> None:
-        self._conn.executemany(self.table.insert_sql, rows)
+        # The rows go in as one JSON array through one statement: SQLite then works through
+        # the whole chunk without taking Python's GIL, while other workers go on. (executemany
+        # gives up and retakes the GIL for every row, which stalls all threads under load.)
+        # SQLite's JSON text loses what follows a NUL character: such chunks take executemany.
+        payload = orjson.dumps(rows)
+        if b"\\u0000" in payload:
+            self._conn.executemany(self.table.insert_sql, rows)
+        else:
+            self._conn.execute(self._insert_json, (payload,))
 
     def commit(self) -> None:
         while True:
@@ -198,13 +213,14 @@ class Store:
         if self._conn.in_transaction:
             self._conn.execute("ROLLBACK")
 
-    def remember(self, ids: list[int], email_keys: dict[str, int]) -> None:
-        """After a commit: the new rows are stored."""
-        add = self.ids.add
-        for rid in ids:
-            add(rid)
-        if email_keys:
-            self.email_holders.update(email_keys)
+    def remember(self, ids: list[int]) -> None:
+        """After a commit: the rows with these ids are stored."""
+        self.ids.update(ids)
+
+    def forget_email_keys(self, keys: list[str]) -> None:
+        """After a rollback: these users' emails were not stored after all."""
+        for key in keys:
+            self.email_holders.pop(key, None)
 
     def close(self) -> None:
         self.rollback()

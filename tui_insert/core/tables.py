@@ -26,7 +26,8 @@ class Table:
     @property
     def create_sql(self) -> str:
         cols = ", ".join(
-            f"{name} {type_}{' PRIMARY KEY' if name == 'id' else ''}" for name, type_ in self.columns
+            f"{name} {type_}{' PRIMARY KEY' if name == 'id' else ''}"
+            for name, type_ in self.columns
         )
         return f"CREATE TABLE IF NOT EXISTS {self.name} ({cols})"
 

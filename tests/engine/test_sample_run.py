@@ -1,0 +1,74 @@
+"""The 30 records of the exercise give exactly the known result, record by record."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.helpers import dump, run_engine
+
+EXPECTED = {
+    "users": {8: ("duplicate_email",), 10: ("invalid_name",)},
+    "products": {10: ("invalid_price",)},
+    "orders": {
+        8: ("unknown_user", "invalid_quantity"),
+        9: ("invalid_quantity",),
+        10: ("unknown_user", "unknown_product"),
+    },
+}
+
+
+def test_sample_run_on_empty_databases(db_dir: Path) -> None:
+    run, seen = run_engine(db_dir)
+    for table, rejected in EXPECTED.items():
+        expected = {position: rejected.get(position) for position in range(1, 11)}
+        assert seen.codes(table) == expected, table
+        assert [position for position, _, _ in seen.outcomes[table]] == list(range(1, 11))
+    assert {n: (p.total, p.inserted, p.rejected) for n, p in run.progress.items()} == {
+        "users": (10, 8, 2),
+        "products": (10, 9, 1),
+        "orders": (10, 7, 3),
+    }
+    assert seen.messages[("users", 8)] == ["alice@example.com is already used by user 1"]
+    stored = dump(db_dir)
+    assert [row[0] for row in stored["users"]] == [1, 2, 3, 4, 5, 6, 7, 9]
+    assert stored["users"][0] == (1, "Alice", "alice@example.com")
+    assert [row[0] for row in stored["products"]] == list(range(1, 10))
+    assert stored["products"][6] == (7, "Laptop", 1000.0)
+    assert stored["orders"] == [
+        (1, 1, 1, 2),
+        (2, 2, 2, 1),
+        (3, 3, 3, 5),
+        (4, 4, 4, 1),
+        (5, 5, 5, 3),
+        (6, 6, 6, 4),
+        (7, 7, 7, 2),
+    ]
+
+
+def test_rerun_inserts_nothing_new(db_dir: Path) -> None:
+    run_engine(db_dir)
+    before = dump(db_dir)
+    run, seen = run_engine(db_dir)
+    assert dump(db_dir) == before
+    assert all(p.inserted == 0 for p in run.progress.values())
+    for table, rejected in EXPECTED.items():
+        for position, codes in seen.codes(table).items():
+            if position not in rejected:  # accepted the first time: now a duplicate
+                expected = (
+                    ("duplicate_id", "duplicate_email") if table == "users" else ("duplicate_id",)
+                )
+                assert codes == expected, (table, position)
+    # What was rejected the first time is rejected for the same reasons (user 10's email
+    # was never stored, so it is not a duplicate).
+    assert seen.codes("users")[10] == ("invalid_name",)
+    assert seen.codes("orders")[8] == ("unknown_user", "invalid_quantity")
+
+
+def test_reset_flag_starts_from_empty_databases(db_dir: Path) -> None:
+    run_engine(db_dir)
+    run, _ = run_engine(db_dir, reset=True)
+    assert {n: p.inserted for n, p in run.progress.items()} == {
+        "users": 8,
+        "products": 9,
+        "orders": 7,
+    }
