@@ -29,7 +29,9 @@ class IdSet:
             if 0 <= i < _BITMAP_LIMIT:
                 byte, bit = i >> 3, 1 << (i & 7)
                 if byte >= len(bits):
-                    bits.extend(bytes(max(byte + 1 - len(bits), len(bits))))
+                    # Grow by doubling, never past the limit.
+                    size = min(max(byte + 1, 2 * len(bits)), _BITMAP_LIMIT >> 3)
+                    bits.extend(bytes(size - len(bits)))
                 if not bits[byte] & bit:
                     bits[byte] |= bit
                     count += 1

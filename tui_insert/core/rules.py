@@ -34,12 +34,20 @@ class Reason(NamedTuple):
         return {"field": self.field, "code": self.code, "message": self.message}
 
 
+class BigInteger(str):
+    """An integer written with more digits than Python converts (4300): kept as its digits.
+    It is no valid id or number, and it is written back out as given."""
+
+    __slots__ = ()
+
+
 class BadRecord:
-    """A line of a .jsonl or .csv file that is not a record at all (broken JSON, wrong cells)."""
+    """What stands where a record should be but cannot be one: a broken .jsonl line, a CSV row
+    with the wrong cells, a record holding text that is not valid Unicode."""
 
     __slots__ = ("message", "text", "line")
 
-    def __init__(self, message: str, text: str, line: int) -> None:
+    def __init__(self, message: str, text: str, line: int = 0) -> None:
         self.message = message
         self.text = text
         self.line = line
@@ -60,13 +68,18 @@ def visible(text: str) -> str:
 
 def show(value: Any, limit: int = 60) -> str:
     """A value as it would be written in JSON, shortened, safe to print."""
-    if isinstance(value, float) and not math.isfinite(value):
+    if isinstance(value, BigInteger):
+        text = f"{value[:20]}… ({len(value)} digits)"
+    elif isinstance(value, float) and not math.isfinite(value):
         text = repr(value)
     else:
         try:
             text = json.dumps(value, ensure_ascii=False)
         except (TypeError, ValueError):
-            text = repr(value)
+            try:
+                text = repr(value)
+            except ValueError:  # an integer beyond Python's digit limit
+                text = "an integer of more than 4300 digits"
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return visible(text)

@@ -21,7 +21,7 @@ from typing import Any, BinaryIO, Protocol
 import orjson
 
 from tui_insert.core.errors import InputError
-from tui_insert.core.rules import BadRecord, show
+from tui_insert.core.rules import BadRecord, BigInteger
 from tui_insert.core.tables import TABLES, Table
 
 FORMATS = (".json", ".jsonl", ".csv")
@@ -120,23 +120,34 @@ def open_reader(source: Source) -> RecordReader:
         raise InputError(f"{path}: cannot read: {e.strerror or e}") from None
 
 
-def _loads_lenient(data: bytes) -> Any:
-    """orjson first (fast); the standard library for what orjson refuses but JSON allows."""
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        value = json.loads(data.decode("utf-8"))
-        return _without_surrogates(value)
+# Python refuses to turn more digits than this into an int (a guard against slow conversions).
+_MAX_DIGITS = 4000
 
 
-def _without_surrogates(value: Any) -> Any:
-    """A record holding a lone surrogate (`"\\ud800"`) cannot be stored as text: a bad record."""
+def _parse_int(digits: str) -> int | BigInteger:
+    if len(digits) > _MAX_DIGITS:
+        return BigInteger(digits)
+    return int(digits)
+
+
+def _loads_slowly(text: str) -> Any:
+    """The standard library, for what orjson refuses but JSON allows: integers beyond 64 bits,
+    NaN and Infinity, lone surrogates."""
+    return json.loads(text, parse_int=_parse_int)
+
+
+def _holds_surrogates(value: Any) -> bool:
+    """A record holding a lone surrogate (`"\\ud800"`) cannot be stored as text."""
     try:
         orjson.dumps(value)
     except TypeError as e:
-        if "surrogates" in str(e) or "str is not valid UTF-8" in str(e):
-            return BadRecord("the record holds text that is not valid Unicode", show(value), 0)
-    return value
+        return "surrogates" in str(e) or "str is not valid UTF-8" in str(e)
+    return False
+
+
+def _not_unicode(text: str, line: int = 0) -> BadRecord:
+    where = f"line {line}: " if line else ""
+    return BadRecord(f"{where}the record holds text that is not valid Unicode", text, line)
 
 
 def _count_lines(path: Path) -> int:
@@ -175,13 +186,15 @@ class JsonArrayReader:
         except UnicodeDecodeError as e:
             raise InputError(f"{path}: not UTF-8 text (byte {e.start + 1})") from None
         try:
-            value = json.loads(text)
+            value = _loads_slowly(text)
         except json.JSONDecodeError as e:
             raise InputError(
                 f"{path}: not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}"
             ) from None
         if isinstance(value, list):
-            value = [_without_surrogates(v) for v in value]
+            value = [
+                _not_unicode(json.dumps(v)) if _holds_surrogates(v) else v for v in value
+            ]
         return value
 
     def read_chunk(self, size: int) -> tuple[list[Any], list[Any]]:
@@ -230,18 +243,20 @@ class JsonLinesReader:
     def _parse_slowly(self, raw: bytes) -> Any:
         if self._line == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
+        text = raw.decode("utf-8", "backslashreplace").rstrip("\r\n")
         try:
-            return _loads_lenient(raw)
-        except (ValueError, UnicodeDecodeError) as e:
-            text = raw.decode("utf-8", "backslashreplace").rstrip("\r\n")
-            reason = e.msg if isinstance(e, json.JSONDecodeError) else "not UTF-8 text"
-            return BadRecord(f"line {self._line} is not valid JSON: {reason}", text, self._line)
+            value = _loads_slowly(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            return BadRecord(f"line {self._line} is not UTF-8 text", text, self._line)
+        except json.JSONDecodeError as e:
+            return BadRecord(f"line {self._line} is not valid JSON: {e.msg}", text, self._line)
+        return _not_unicode(text, self._line) if _holds_surrogates(value) else value
 
     def close(self) -> None:
         self._file.close()
 
 
-_INTEGER = re.compile(r"[+-]?[0-9]+")
+_INTEGER = re.compile(r"[+-]?[0-9]{1,%d}" % _MAX_DIGITS)
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
@@ -269,6 +284,23 @@ def _converter(table: Table, field: str):  # type: ignore[no-untyped-def]
     return convert
 
 
+class _LineTap:
+    """Feeds the csv module line by line, keeping the lines of the row being read, so that a
+    row it cannot parse is still kept as text."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self._lines = lines
+        self.taken: list[str] = []
+
+    def __iter__(self) -> _LineTap:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self.taken.append(line)
+        return line
+
+
 class CsvReader:
     def __init__(self, source: Source) -> None:
         self.source = source
@@ -276,7 +308,8 @@ class CsvReader:
         self._text = open(  # noqa: SIM115 - closed by close()
             source.path, encoding="utf-8-sig", errors="surrogateescape", newline=""
         )
-        self._rows = csv.reader(self._text, strict=True)
+        self._tap = _LineTap(self._text)
+        self._rows = csv.reader(self._tap, strict=True)
         self.exhausted = False
         self._seen = 0
         try:
@@ -293,12 +326,15 @@ class CsvReader:
         records: list[Any] = []
         header, convert, width = self._header, self._convert, len(self._header)
         rows = self._rows
+        tap = self._tap
         while len(given) < size:
             line = rows.line_num + 1
+            tap.taken.clear()
             try:
                 row = next(rows, None)
             except csv.Error as e:
-                text = f"(line {line})"
+                text = "".join(tap.taken).rstrip("\r\n")
+                text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
                 bad = BadRecord(f"line {line} is not valid CSV: {e}", text, line)
                 given.append(bad)
                 records.append(bad)

@@ -1,0 +1,684 @@
+"""The input files of SPEC.md section 3: finding them, and reading .json, .jsonl and .csv.
+
+Every test writes real files into tmp_path and reads them through `find_sources`,
+`open_reader` and `iter_records`, as the engine does.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tui_insert.core.errors import InputError, UserError
+from tui_insert.core.idset import IdSet
+from tui_insert.core.rules import (
+    BadRecord,
+    check_orders,
+    check_products,
+    check_users,
+    decide_products,
+)
+from tui_insert.core.sources import (
+    Source,
+    find_sources,
+    iter_records,
+    open_reader,
+    sample_data_dir,
+)
+
+CHECK = {"users": check_users, "products": check_products, "orders": check_orders}
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def write(path: Path, content: str | bytes) -> Path:
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_bytes(content.encode("utf-8"))
+    return path
+
+
+def read_all(path: Path, table: str = "users", size: int = 1000) -> list[Any]:
+    reader = open_reader(Source(table, path))
+    try:
+        return list(iter_records(reader, size))
+    finally:
+        reader.close()
+
+
+def reasons_of(table: str, records: list[Any]) -> list[list[tuple[str, str]] | None]:
+    """(field, code) of the record-alone reasons of each record (None: none)."""
+    out = []
+    for checked in CHECK[table](records):
+        reasons = checked[-1]
+        out.append(None if reasons is None else [(r.field, r.code) for r in reasons])
+    return out
+
+
+def three_files(folder: Path, ext: str = ".json") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("users", "products", "orders"):
+        write(folder / f"{name}{ext}", "[]" if ext == ".json" else "")
+    return folder
+
+
+# --- finding the files ----------------------------------------------------------------------------
+
+
+def test_sample_data_dir_holds_the_three_sample_files():
+    folder = sample_data_dir()
+    assert folder.is_dir()
+    found = find_sources(folder)
+    assert set(found) == {"users", "products", "orders"}
+    for name, source in found.items():
+        assert source.table == name
+        assert source.path.parent == folder
+        assert source.path.stem == name
+        assert source.path.is_file()
+        records = read_all(source.path, name)
+        assert records, f"{source.path} is empty"
+        assert all(type(r) is dict for r in records)
+
+
+def test_find_sources_without_anything_uses_the_sample_data():
+    found = find_sources()
+    assert {s.path.parent for s in found.values()} == {sample_data_dir()}
+
+
+@pytest.mark.parametrize("ext", [".json", ".jsonl", ".csv"])
+def test_find_sources_in_a_folder(tmp_path, ext):
+    folder = three_files(tmp_path / "data", ext)
+    found = find_sources(folder)
+    assert list(found) == ["users", "products", "orders"]
+    assert {name: s.path for name, s in found.items()} == {
+        name: folder / f"{name}{ext}" for name in ("users", "products", "orders")
+    }
+    assert {s.format for s in found.values()} == {ext}
+
+
+def test_find_sources_in_a_folder_with_mixed_formats(tmp_path):
+    write(tmp_path / "users.csv", "id,name,email\n")
+    write(tmp_path / "products.jsonl", "")
+    write(tmp_path / "orders.json", "[]")
+    write(tmp_path / "notes.txt", "ignored")
+    found = find_sources(tmp_path)
+    assert [s.format for s in found.values()] == [".csv", ".jsonl", ".json"]
+
+
+def test_files_named_one_by_one(tmp_path):
+    files = {
+        "users": write(tmp_path / "u.jsonl", ""),
+        "products": write(tmp_path / "p.csv", "id,name,price\n"),
+        "orders": write(tmp_path / "o.json", "[]"),
+    }
+    found = find_sources(None, files)
+    assert {name: s.path for name, s in found.items()} == files
+
+
+def test_one_named_file_with_a_data_folder_for_the_rest(tmp_path):
+    folder = three_files(tmp_path / "data")
+    mine = write(tmp_path / "mine.csv", "id,name,email\n")
+    found = find_sources(folder, {"users": mine, "products": None, "orders": None})
+    assert found["users"].path == mine
+    assert found["products"].path == folder / "products.json"
+    assert found["orders"].path == folder / "orders.json"
+
+
+def test_only_users_named_and_no_data_folder_is_an_input_error(tmp_path):
+    users = write(tmp_path / "users.json", "[]")
+    with pytest.raises(InputError) as err:
+        find_sources(None, {"users": users, "products": None, "orders": None})
+    assert "--products" in str(err.value)
+    assert "--orders" in str(err.value)
+
+
+def test_a_folder_without_the_files_is_an_input_error_naming_it(tmp_path):
+    write(tmp_path / "users.json", "[]")
+    write(tmp_path / "products.txt", "[]")  # not a supported extension: not found
+    write(tmp_path / "orders.json", "[]")
+    with pytest.raises(InputError) as err:
+        find_sources(tmp_path)
+    assert str(tmp_path) in str(err.value)
+    assert "products" in str(err.value)
+
+
+def test_an_empty_folder_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="users"):
+        find_sources(tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["missing", "a file"])
+def test_a_data_folder_that_is_not_a_folder_is_an_input_error(tmp_path, kind):
+    target = tmp_path / "data"
+    if kind == "a file":
+        write(target, "[]")
+    with pytest.raises(InputError) as err:
+        find_sources(target)
+    assert str(target) in str(err.value)
+
+
+def test_two_users_files_in_one_folder_is_an_input_error(tmp_path):
+    three_files(tmp_path)
+    write(tmp_path / "users.jsonl", "")
+    with pytest.raises(InputError) as err:
+        find_sources(tmp_path)
+    assert "users.json" in str(err.value)
+    assert "users.jsonl" in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["users.txt", "users", "users.json.bak", "users.xml"])
+def test_a_named_file_with_a_wrong_extension_is_an_input_error(tmp_path, name):
+    folder = three_files(tmp_path / "data")
+    wrong = write(tmp_path / name, "[]")
+    with pytest.raises(InputError) as err:
+        find_sources(folder, {"users": wrong})
+    assert str(wrong) in str(err.value)
+
+
+def test_input_error_is_a_user_error_with_exit_code_2():
+    assert issubclass(InputError, UserError)
+    assert InputError.exit_code == 2
+
+
+@pytest.mark.parametrize("ext", [".json", ".jsonl", ".csv"])
+def test_a_missing_file_is_an_input_error_naming_it(tmp_path, ext):
+    path = tmp_path / f"nope{ext}"
+    with pytest.raises(InputError) as err:
+        open_reader(Source("users", path))
+    assert str(path) in str(err.value)
+
+
+def test_a_folder_given_as_a_file_is_an_input_error(tmp_path):
+    path = tmp_path / "users.json"
+    path.mkdir()
+    with pytest.raises(InputError) as err:
+        open_reader(Source("users", path))
+    assert str(path) in str(err.value)
+
+
+# --- .json --------------------------------------------------------------------------------------
+
+
+def test_json_array_records_in_order(tmp_path):
+    path = write(
+        tmp_path / "users.json",
+        '[{"id": 1, "name": "A", "email": "a@b.co", "extra": [1]},\n'
+        ' {"id": 2, "name": null},\n [1, 2], "text", 3, null, true]',
+    )
+    assert read_all(path) == [
+        {"id": 1, "name": "A", "email": "a@b.co", "extra": [1]},
+        {"id": 2, "name": None},
+        [1, 2],
+        "text",
+        3,
+        None,
+        True,
+    ]
+
+
+def test_json_total_is_known_at_once_and_chunks_keep_order(tmp_path):
+    records = [{"id": i} for i in range(1, 11)]
+    path = write(tmp_path / "users.json", json.dumps(records))
+    reader = open_reader(Source("users", path))
+    assert reader.total == 10
+    chunks = []
+    while True:
+        given, checked = reader.read_chunk(3)
+        if not checked:
+            break
+        assert given == checked
+        chunks.append(checked)
+    reader.close()
+    assert [len(c) for c in chunks] == [3, 3, 3, 1]
+    assert [r for c in chunks for r in c] == records
+    assert reader.exhausted
+    assert reader.total == 10
+
+
+def test_json_with_a_bom_is_read(tmp_path):
+    path = write(tmp_path / "users.json", b'\xef\xbb\xbf[{"id": 1}]')
+    assert read_all(path) == [{"id": 1}]
+
+
+def test_json_empty_array(tmp_path):
+    path = write(tmp_path / "users.json", "[]")
+    reader = open_reader(Source("users", path))
+    assert reader.total == 0
+    assert list(iter_records(reader)) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "column"),
+    [
+        ('[\n  {"id": 1},\n  {"id": 2,}\n]', 3, 12),
+        ('[{"id": 1}', 1, 11),
+        ("", 1, 1),
+        ("not json", 1, 1),
+        ('[\n{"id": 1}\n{"id": 2}\n]', 3, 1),
+    ],
+)
+def test_malformed_json_is_an_input_error_with_file_line_and_column(
+    tmp_path, content, line, column
+):
+    path = write(tmp_path / "users.json", content)
+    with pytest.raises(InputError) as err:
+        open_reader(Source("users", path))
+    message = str(err.value)
+    assert str(path) in message
+    assert f"line {line}, column {column}" in message
+
+
+@pytest.mark.parametrize("content", ['{"id": 1}', '"users"', "42", "null"])
+def test_json_that_is_not_an_array_is_an_input_error(tmp_path, content):
+    path = write(tmp_path / "users.json", content)
+    with pytest.raises(InputError) as err:
+        open_reader(Source("users", path))
+    assert str(path) in str(err.value)
+    assert "array" in str(err.value)
+
+
+def test_json_that_is_not_utf8_is_an_input_error(tmp_path):
+    path = write(tmp_path / "users.json", b'[{"name": "\xff"}]')
+    with pytest.raises(InputError) as err:
+        open_reader(Source("users", path))
+    assert str(path) in str(err.value)
+
+
+def test_json_integer_beyond_64_bits_still_parses_and_is_invalid_id(tmp_path):
+    path = write(tmp_path / "users.json", '[{"id": 18446744073709551616, "name": "A"}]')
+    records = read_all(path)
+    assert records == [{"id": 2**64, "name": "A"}]
+    assert reasons_of("users", records)[0][0] == ("id", "invalid_id")
+
+
+def test_json_nan_and_infinity_literals_parse_and_are_invalid_price(tmp_path):
+    path = write(
+        tmp_path / "products.json",
+        '[{"id": 1, "name": "A", "price": NaN},'
+        ' {"id": 2, "name": "B", "price": Infinity},'
+        ' {"id": 3, "name": "C", "price": 2.5}]',
+    )
+    records = read_all(path, "products")
+    assert math.isnan(records[0]["price"])
+    assert records[1]["price"] == math.inf
+    assert reasons_of("products", records) == [
+        [("price", "invalid_price")],
+        [("price", "invalid_price")],
+        None,
+    ]
+
+
+def test_json_lone_surrogate_record_is_an_invalid_record_not_a_failed_run(tmp_path):
+    path = write(tmp_path / "users.json", '[{"id": 1, "name": "\\ud800"}, {"id": 2}]')
+    records = read_all(path)
+    assert isinstance(records[0], BadRecord)
+    assert records[1] == {"id": 2}
+    assert reasons_of("users", records)[0] == [("record", "invalid_record")]
+
+
+def test_json_integer_of_5000_digits_does_not_crash(tmp_path):
+    path = write(
+        tmp_path / "orders.json",
+        '[{"id": ' + "1" * 5000 + ', "user_id": 1, "product_id": 1, "quantity": 1}]',
+    )
+    records = read_all(path, "orders")
+    assert reasons_of("orders", records) == [[("id", "invalid_id")]]
+
+
+# --- .jsonl -------------------------------------------------------------------------------------
+
+
+def test_jsonl_records_blank_lines_and_values_that_are_not_objects(tmp_path):
+    path = write(
+        tmp_path / "users.jsonl",
+        '{"id": 1}\n\n   \n[1, 2]\n"text"\n7\nnull\n{"id": 2}\r\n\t\n{"id": 3}',
+    )
+    assert read_all(path) == [{"id": 1}, [1, 2], "text", 7, None, {"id": 2}, {"id": 3}]
+
+
+def test_jsonl_a_broken_line_is_one_bad_record_at_its_place(tmp_path):
+    path = write(
+        tmp_path / "users.jsonl",
+        '{"id": 1}\n{"id": 2,\n\n{"id": 3}\n{oops}\n{"id": 4}\n',
+    )
+    records = read_all(path)
+    assert len(records) == 5
+    assert records[0] == {"id": 1}
+    assert isinstance(records[1], BadRecord)
+    assert records[1].line == 2
+    assert "line 2" in records[1].message
+    assert records[1].text == '{"id": 2,'
+    assert records[2] == {"id": 3}
+    assert isinstance(records[3], BadRecord)
+    assert records[3].line == 5
+    assert records[4] == {"id": 4}
+    assert [r and r[0][1] for r in reasons_of("users", records)] == [
+        "missing_field",
+        "invalid_record",
+        "missing_field",
+        "invalid_record",
+        "missing_field",
+    ]
+    assert reasons_of("users", records)[1] == [("record", "invalid_record")]
+
+
+def test_jsonl_bad_lines_across_chunk_borders(tmp_path):
+    lines = [("{bad" if i % 3 == 0 else json.dumps({"id": i})) for i in range(1, 31)]
+    path = write(tmp_path / "users.jsonl", "\n".join(lines) + "\n")
+    records = read_all(path, size=4)
+    assert len(records) == 30
+    for i, record in enumerate(records, start=1):
+        if i % 3 == 0:
+            assert isinstance(record, BadRecord)
+            assert record.line == i
+        else:
+            assert record == {"id": i}
+
+
+def test_jsonl_with_a_bom_at_the_start(tmp_path):
+    path = write(tmp_path / "users.jsonl", b'\xef\xbb\xbf{"id": 1}\n{"id": 2}\n')
+    assert read_all(path) == [{"id": 1}, {"id": 2}]
+
+
+def test_jsonl_a_line_of_invalid_utf8_is_a_bad_record(tmp_path):
+    path = write(tmp_path / "users.jsonl", b'{"id": 1}\n{"name": "\xff"}\n{"id": 3}\n')
+    records = read_all(path)
+    assert records[0] == {"id": 1}
+    assert isinstance(records[1], BadRecord)
+    assert records[1].line == 2
+    assert records[2] == {"id": 3}
+
+
+def test_jsonl_big_integers_and_nan_use_the_lenient_parser(tmp_path):
+    path = write(
+        tmp_path / "products.jsonl",
+        '{"id": 18446744073709551616, "name": "A", "price": 1}\n'
+        '{"id": 2, "name": "B", "price": NaN}\n',
+    )
+    records = read_all(path, "products")
+    assert records[0]["id"] == 2**64
+    assert math.isnan(records[1]["price"])
+    assert reasons_of("products", records) == [
+        [("id", "invalid_id")],
+        [("price", "invalid_price")],
+    ]
+
+
+def test_jsonl_lone_surrogate_line_keeps_its_line_number(tmp_path):
+    path = write(tmp_path / "users.jsonl", '{"id": 1}\n{"id": 2, "name": "\\ud800"}\n')
+    records = read_all(path)
+    assert isinstance(records[1], BadRecord)
+    assert records[1].line == 2
+
+
+@pytest.mark.parametrize("ext", [".json", ".jsonl"])
+def test_lone_surrogate_bad_record_text_can_be_written_out(tmp_path, ext):
+    record = '{"id": 2, "name": "\\ud800"}'
+    path = write(tmp_path / f"users{ext}", f"[{record}]" if ext == ".json" else record + "\n")
+    (bad,) = read_all(path)
+    assert isinstance(bad, BadRecord)
+    bad.text.encode("utf-8")
+    json.dumps({"text": bad.text}, ensure_ascii=False).encode("utf-8")
+
+
+def test_lone_surrogate_bad_record_text_is_not_shortened(tmp_path):
+    name = "n" * 100
+    path = write(
+        tmp_path / "users.jsonl", '{"id": 2, "email": "\\ud800", "name": "' + name + '"}\n'
+    )
+    (bad,) = read_all(path)
+    assert isinstance(bad, BadRecord)
+    assert name in bad.text
+
+
+def test_jsonl_integer_of_5000_digits_is_a_record_with_invalid_id(tmp_path):
+    path = write(
+        tmp_path / "orders.jsonl",
+        '{"id": ' + "1" * 5000 + ', "user_id": 1, "product_id": 1, "quantity": 1}\n',
+    )
+    records = read_all(path, "orders")
+    assert reasons_of("orders", records) == [[("id", "invalid_id")]]
+
+
+@pytest.mark.parametrize(
+    ("content", "records"),
+    [
+        ('{"id": 1}\n{"id": 2}\n', 2),
+        ('{"id": 1}\n{"id": 2}', 2),
+        ('\n\n{"id": 1}\n\n\n{"id": 2}\n\n', 2),
+        ('{"id": 1}\n{broken\n', 2),
+        ("", 0),
+        ("\n\n", 0),
+    ],
+)
+def test_jsonl_total_is_exact_at_the_end(tmp_path, content, records):
+    path = write(tmp_path / "users.jsonl", content)
+    reader = open_reader(Source("users", path))
+    assert reader.total >= records  # an estimate (line count) before the end
+    got = list(iter_records(reader, 1))
+    reader.close()
+    assert len(got) == records
+    assert reader.exhausted
+    assert reader.total == records
+
+
+# --- .csv ---------------------------------------------------------------------------------------
+
+
+def test_csv_cells_become_values(tmp_path):
+    path = write(
+        tmp_path / "orders.csv",
+        "id,user_id,product_id,quantity\n7,+2,007,\n7.0,x, 3,-1\n",
+    )
+    assert read_all(path, "orders") == [
+        {"id": 7, "user_id": 2, "product_id": 7, "quantity": None},
+        {"id": "7.0", "user_id": "x", "product_id": " 3", "quantity": -1},
+    ]
+
+
+def test_csv_integer_fields_are_whole_numbers_only(tmp_path):
+    path = write(tmp_path / "orders.csv", "id,user_id,product_id,quantity\n7.0,1e3,0x10,1_000\n")
+    records = read_all(path, "orders")
+    assert records == [{"id": "7.0", "user_id": "1e3", "product_id": "0x10", "quantity": "1_000"}]
+    assert reasons_of("orders", records) == [
+        [
+            ("id", "invalid_id"),
+            ("user_id", "invalid_user_id"),
+            ("product_id", "invalid_product_id"),
+            ("quantity", "invalid_quantity"),
+        ]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cell", "value"),
+    [
+        ("5.5", 5.5),
+        ("1e3", 1000.0),
+        ("5", 5.0),
+        (".5", 0.5),
+        ("0", 0.0),
+        ("-2.5", -2.5),
+        ("abc", "abc"),
+        ("nan", "nan"),
+        ("inf", "inf"),
+        ("5,0", "5,0"),
+        ("", None),
+    ],
+)
+def test_csv_price_cells(tmp_path, cell, value):
+    quoted = '"' + cell + '"' if "," in cell else cell
+    path = write(tmp_path / "products.csv", f"id,name,price\n1,Pen,{quoted}\n")
+    (record,) = read_all(path, "products")
+    assert record["price"] == value
+    assert type(record["price"]) is type(value)
+
+
+def test_csv_prices_through_the_rules(tmp_path):
+    path = write(
+        tmp_path / "products.csv",
+        "id,name,price\n1,A,5.5\n2,B,1e3\n3,C,abc\n4,D,0\n5,E,\n6,F,1e999\n7,G,nan\n",
+    )
+    records = read_all(path, "products")
+    decision = decide_products(check_products(records), IdSet())
+    assert decision.rows == [(1, "A", 5.5), (2, "B", 1000.0)]
+    assert [r and [(x.field, x.code) for x in r] for r in decision.reasons][2:] == [
+        [("price", "invalid_price")],
+        [("price", "invalid_price")],
+        [("price", "missing_field")],
+        [("price", "invalid_price")],
+        [("price", "invalid_price")],
+    ]
+
+
+def test_csv_empty_cells_are_missing_fields(tmp_path):
+    path = write(tmp_path / "users.csv", "id,name,email\n,,\n1, ,a@b.co\n")
+    records = read_all(path)
+    assert records == [
+        {"id": None, "name": None, "email": None},
+        {"id": 1, "name": " ", "email": "a@b.co"},
+    ]
+    assert reasons_of("users", records) == [
+        [("id", "missing_field"), ("name", "missing_field"), ("email", "missing_field")],
+        [("name", "invalid_name")],
+    ]
+
+
+def test_csv_quoted_cells_with_commas_quotes_and_newlines(tmp_path):
+    path = write(
+        tmp_path / "users.csv",
+        'id,name,email\n1,"Smith, John",a@b.co\n2,"two\nlines",b@b.co\n'
+        '3,"say ""hi""",c@b.co\r\n4,"  padded  ",d@b.co\n',
+    )
+    records = read_all(path)
+    assert [r["name"] for r in records] == ["Smith, John", "two\nlines", 'say "hi"', "  padded  "]
+    assert [r["id"] for r in records] == [1, 2, 3, 4]
+    assert reasons_of("users", records) == [None] * 4
+
+
+def test_csv_rows_with_too_many_or_too_few_cells_are_bad_records(tmp_path):
+    path = write(
+        tmp_path / "users.csv",
+        "id,name,email\n1,A,a@b.co\n2,B,b@b.co,extra\n3,C\n4,D,d@b.co\n",
+    )
+    reader = open_reader(Source("users", path))
+    given, records = reader.read_chunk(100)
+    reader.close()
+    assert len(records) == 4
+    assert records[0] == {"id": 1, "name": "A", "email": "a@b.co"}
+    assert isinstance(records[1], BadRecord)
+    assert records[1].line == 3
+    assert "4" in records[1].message and "3" in records[1].message
+    assert isinstance(records[2], BadRecord)
+    assert records[2].line == 4
+    assert records[3] == {"id": 4, "name": "D", "email": "d@b.co"}
+    assert given[1] is records[1]
+    assert reasons_of("users", records) == [
+        None,
+        [("record", "invalid_record")],
+        [("record", "invalid_record")],
+        None,
+    ]
+
+
+def test_csv_given_records_are_the_cells_as_text(tmp_path):
+    path = write(tmp_path / "orders.csv", "id,user_id,product_id,quantity\n1,2,,4\n")
+    reader = open_reader(Source("orders", path))
+    given, records = reader.read_chunk(10)
+    reader.close()
+    assert given == [{"id": "1", "user_id": "2", "product_id": "", "quantity": "4"}]
+    assert records == [{"id": 1, "user_id": 2, "product_id": None, "quantity": 4}]
+
+
+def test_csv_extra_header_columns_are_ignored_by_the_rules(tmp_path):
+    path = write(
+        tmp_path / "users.csv",
+        "note,id,name,email,age\nhello,1,Ann,ann@b.co,\n,2,Bob,bob@b.co,x\n",
+    )
+    records = read_all(path)
+    assert records[0]["id"] == 1
+    assert records[1]["note"] is None
+    assert reasons_of("users", records) == [None, None]
+
+
+def test_csv_header_is_stripped_and_may_have_a_bom(tmp_path):
+    path = write(tmp_path / "users.csv", b"\xef\xbb\xbf id , name ,email\r\n1,Ann,a@b.co\r\n")
+    assert read_all(path) == [{"id": 1, "name": "Ann", "email": "a@b.co"}]
+
+
+def test_csv_a_missing_column_is_a_missing_field(tmp_path):
+    path = write(tmp_path / "users.csv", "id,name\n1,Ann\n")
+    records = read_all(path)
+    assert reasons_of("users", records) == [[("email", "missing_field")]]
+
+
+def test_csv_blank_lines_are_skipped(tmp_path):
+    path = write(tmp_path / "users.csv", "id,name,email\n\n1,A,a@b.co\n\n\n2,B,b@b.co\n\n")
+    assert [r["id"] for r in read_all(path)] == [1, 2]
+
+
+def test_csv_non_utf8_row_is_a_bad_record_and_the_rest_is_read(tmp_path):
+    path = write(tmp_path / "users.csv", b"id,name,email\n1,\xff,a@b.co\n2,B,b@b.co\n")
+    records = read_all(path)
+    assert isinstance(records[0], BadRecord)
+    assert records[0].line == 2
+    assert records[1] == {"id": 2, "name": "B", "email": "b@b.co"}
+
+
+def test_csv_bad_quoting_is_a_bad_record_and_the_rest_is_read(tmp_path):
+    path = write(tmp_path / "users.csv", 'id,name,email\n1,"A"x,a@b.co\n2,B,b@b.co\n')
+    records = read_all(path)
+    assert isinstance(records[0], BadRecord)
+    assert records[0].line == 2
+    assert records[-1] == {"id": 2, "name": "B", "email": "b@b.co"}
+
+
+def test_csv_bad_quoting_keeps_the_row_text(tmp_path):
+    path = write(tmp_path / "users.csv", 'id,name,email\n1,"A"x,a@b.co\n2,B,b@b.co\n')
+    bad = read_all(path)[0]
+    assert isinstance(bad, BadRecord)
+    assert bad.text == '1,"A"x,a@b.co'
+
+
+def test_csv_integer_cell_of_5000_digits_does_not_crash(tmp_path):
+    path = write(
+        tmp_path / "orders.csv",
+        "id,user_id,product_id,quantity\n" + "1" * 5000 + ",1,1,1\n2,1,1,1\n",
+    )
+    records = read_all(path, "orders")
+    assert reasons_of("orders", records) == [[("id", "invalid_id")], None]
+
+
+def test_csv_integer_beyond_64_bits_is_invalid_id(tmp_path):
+    path = write(tmp_path / "users.csv", f"id,name,email\n{2**64},A,a@b.co\n{2**63 - 1},B,b@b.co\n")
+    records = read_all(path)
+    assert records[0]["id"] == 2**64
+    assert reasons_of("users", records) == [[("id", "invalid_id")], None]
+
+
+@pytest.mark.parametrize(
+    ("content", "records"),
+    [
+        ("id,name,email\n1,A,a@b.co\n2,B,b@b.co\n", 2),
+        ("id,name,email\n1,A,a@b.co\n2,B,b@b.co", 2),
+        ('id,name,email\n1,"x\ny\nz",a@b.co\n2,B,b@b.co\n', 2),
+        ("id,name,email\n\n\n1,A,a@b.co\n\n", 1),
+        ("id,name,email\n1,A\n", 1),
+        ("id,name,email\n", 0),
+        ("", 0),
+    ],
+)
+def test_csv_total_is_exact_at_the_end(tmp_path, content, records):
+    path = write(tmp_path / "users.csv", content)
+    reader = open_reader(Source("users", path))
+    got = list(iter_records(reader, 1))
+    reader.close()
+    assert len(got) == records
+    assert reader.exhausted
+    assert reader.total == records
