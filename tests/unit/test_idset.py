@@ -109,3 +109,10 @@ def test_an_id_just_above_the_bitmap_limit_after_the_bitmap_grew_unevenly():
     assert len(s) == 3
     assert LIMIT in s
     assert s.found_in([LIMIT]) == {LIMIT}
+
+
+def test_update_counts_each_id_once_even_when_repeated_or_already_there():
+    s = IdSet([5, 6])
+    s.update([5, 5, 7, 7, 2**40, 2**40])
+    assert len(s) == 4
+    assert s.found_in([5, 6, 7, 8, 2**40]) == {5, 6, 7, 2**40}

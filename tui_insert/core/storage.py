@@ -8,16 +8,18 @@ email keys) and reloads that whenever another process has written the file in be
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import threading
 import time
 from pathlib import Path
 
-import orjson
-
 from tui_insert.core.errors import DatabaseError
 from tui_insert.core.idset import IdSet
 from tui_insert.core.tables import TABLES, Table
+
+# Rows per INSERT statement: one statement stores many rows while Python's GIL is released.
+_ROWS_PER_INSERT = 500
 
 # How long one attempt waits for a lock inside SQLite; the engine retries until it gets it.
 _BUSY_MS = 100
@@ -132,6 +134,13 @@ def reset_databases(db_dir: Path) -> dict[str, int]:
     return removed
 
 
+def _insert_sql(table: Table, rows: int) -> str:
+    marks = "(" + ", ".join("?" * len(table.columns)) + ")"
+    return f"INSERT INTO {table.name} ({', '.join(table.fields)}) VALUES " + ", ".join(
+        [marks] * rows
+    )
+
+
 class Stopped(Exception):
     """A stop was requested while waiting for a database lock."""
 
@@ -147,11 +156,7 @@ class Store:
         self.path = path
         self.table = table
         self._conn = connect(path, timeout=_BUSY_MS / 1000)
-        columns = ", ".join(f"value ->> {i}" for i in range(len(table.columns)))
-        self._insert_json = (
-            f"INSERT INTO {table.name} ({', '.join(table.fields)})"
-            f" SELECT {columns} FROM json_each(?)"
-        )
+        self._insert_full = _insert_sql(table, _ROWS_PER_INSERT)
         self.ids = IdSet()
         self.email_holders: dict[str, int] = {}
         self._data_version = -1
@@ -189,15 +194,18 @@ class Store:
             self._reload()
 
     def insert(self, rows: list[tuple]) -> None:
-        # The rows go in as one JSON array through one statement: SQLite then works through
-        # the whole chunk without taking Python's GIL, while other workers go on. (executemany
-        # gives up and retakes the GIL for every row, which stalls all threads under load.)
-        # SQLite's JSON text loses what follows a NUL character: such chunks take executemany.
-        payload = orjson.dumps(rows)
-        if b"\\u0000" in payload:
-            self._conn.executemany(self.table.insert_sql, rows)
-        else:
-            self._conn.execute(self._insert_json, (payload,))
+        # Many rows per statement: SQLite stores them all in one step without Python's GIL,
+        # while the other workers go on. (executemany gives up and retakes the GIL for every
+        # row, which stalls all threads under load.) The statement for a full group is built
+        # once; the last, smaller group gets its own.
+        flat = itertools.chain.from_iterable
+        full = len(rows) - len(rows) % _ROWS_PER_INSERT
+        for start in range(0, full, _ROWS_PER_INSERT):
+            group = rows[start : start + _ROWS_PER_INSERT]
+            self._conn.execute(self._insert_full, list(flat(group)))
+        if full < len(rows):
+            rest = rows[full:]
+            self._conn.execute(_insert_sql(self.table, len(rest)), list(flat(rest)))
 
     def commit(self) -> None:
         while True:
