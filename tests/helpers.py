@@ -1,64 +1,62 @@
-"""Shared helpers: run the engine on real files, read back what the databases hold."""
+"""Helpers for the tests: run the engine on real files, read back what the databases hold."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from tui_insert.core.engine import ChunkOutcome, Run, plan_run
+from tui_insert.core.engine import Run
+from tui_insert.core.report import outcome_spool
 from tui_insert.core.sources import find_sources
 from tui_insert.core.storage import database_paths
-from tui_insert.core.tables import TABLES
 
 
-class Collector:
-    """A run observer keeping every outcome: (table, position, id, codes or None)."""
+class Outcomes:
+    """Every record's outcome of a run, from its JSON report lines."""
 
-    def __init__(self) -> None:
-        self.outcomes: dict[str, list[tuple[int, Any, tuple[str, ...] | None]]] = {
-            name: [] for name in TABLES
-        }
-        self.messages: dict[tuple[str, int], list[str]] = {}
-        self._lock = threading.Lock()
-
-    def on_chunk(self, outcome: ChunkOutcome) -> None:
-        rows = []
-        for i, reasons in enumerate(outcome.reasons):
-            codes = None if reasons is None else tuple(r.code for r in reasons)
-            rows.append((outcome.start + i, outcome.id_of(i), codes))
-            if reasons is not None:
-                self.messages[(outcome.table, outcome.start + i)] = [r.message for r in reasons]
-        with self._lock:
-            self.outcomes[outcome.table].extend(rows)
+    def __init__(self, run: Run) -> None:
+        self.records: dict[str, list[dict[str, Any]]] = {}
+        for name in run.progress:
+            with open(outcome_spool(run.spool_dir, name), "rb") as f:
+                self.records[name] = [json.loads(line) for line in f]
 
     def codes(self, table: str) -> dict[int, tuple[str, ...] | None]:
         """position -> reason codes (None: inserted)."""
-        return {position: codes for position, _, codes in self.outcomes[table]}
+        return {
+            r["position"]: tuple(x["code"] for x in r["reasons"]) if "reasons" in r else None
+            for r in self.records[table]
+        }
+
+    def messages(self, table: str, position: int) -> list[str]:
+        (record,) = [r for r in self.records[table] if r["position"] == position]
+        return [x["message"] for x in record["reasons"]]
 
 
 def run_engine(
-    db_dir: Path, data_dir: Path | None = None, *, workers: int = 4, reset: bool = False, **kw: Any
-) -> tuple[Run, Collector]:
-    """Run the real engine (real threads, real files) to the end."""
-    collector = Collector()
-    plan = plan_run(find_sources(data_dir), db_dir, reset=reset)
-    run = Run(plan, workers=workers, observer=collector, **kw)
-    run.start()
-    assert run.wait(120), "the run did not end"
-    assert run.state == "completed", run.error
-    return run, collector
+    db_dir: Path, data_dir: Path | None = None, *, workers: int = 1, **kw: Any
+) -> tuple[Run, Outcomes]:
+    """Run the real engine (real processes and threads, real files) to the end."""
+    run = Run(find_sources(data_dir), db_dir, workers=workers, **kw)
+    try:
+        run.prepare()
+        run.start()
+        assert run.wait(120), "the run did not end"
+        assert run.state == "completed", run.error
+        return run, Outcomes(run)
+    finally:
+        run.close()
 
 
 def dump(db_dir: Path) -> dict[str, list[tuple]]:
     """Every row of the three tables, by id."""
     out = {}
     for name, path in database_paths(db_dir).items():
-        with sqlite3.connect(path) as conn:
-            out[name] = conn.execute(f"SELECT * FROM {name} ORDER BY id").fetchall()
+        conn = sqlite3.connect(path)
+        out[name] = conn.execute(f"SELECT * FROM {name} ORDER BY id").fetchall()
         conn.close()
     return out
 

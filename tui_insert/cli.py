@@ -7,18 +7,17 @@ turns every user mistake into a one-line message and exit code 2 — never a tra
 from __future__ import annotations
 
 import argparse
-import gc
+import os
 import re
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
 from tui_insert import __version__
-from tui_insert.core.engine import DEFAULT_WORKERS, MAX_WORKERS, Run, plan_run
+from tui_insert.core.engine import DEFAULT_WORKERS, MAX_WORKERS, Run
 from tui_insert.core.errors import UserError
-from tui_insert.core.report import Report
+from tui_insert.core.report import copy_rejects, write_report
 from tui_insert.core.sources import find_sources
 from tui_insert.core.storage import check_databases, reset_databases
 
@@ -168,13 +167,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tui-insert: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of our output went away (`| head`): nothing more to say to anyone.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def run_command(args: argparse.Namespace) -> int:
     if not args.headless:
         raise UserError("the live UI is not available yet: add --headless")
-    if args.json and args.rejects == Path("-"):
-        raise UserError("--rejects - would mix rejects into the --json document: name a file")
     sources = find_sources(
         args.data, {"users": args.users, "products": args.products, "orders": args.orders}
     )
@@ -188,11 +189,16 @@ def run_command(args: argparse.Namespace) -> int:
             except OSError as e:
                 raise UserError(f"{args.rejects}: cannot write: {e.strerror}") from None
 
-    plan = plan_run(sources, args.db_dir, reset=args.reset, before_writing=open_rejects)
-    tune_for_throughput()
-    report = Report(as_json=args.json, rejects=rejects)
+    run = Run(
+        sources,
+        args.db_dir,
+        workers=args.workers,
+        latency=args.latency,
+        reset=args.reset,
+        as_json=args.json,
+    )
     try:
-        run = Run(plan, workers=args.workers, latency=args.latency, observer=report)
+        run.prepare(before_writing=open_rejects)
         run.start()
         try:
             _wait_interruptibly(run)
@@ -201,29 +207,18 @@ def run_command(args: argparse.Namespace) -> int:
             run.wait()
             print("tui-insert: stopped; every committed record stays stored", file=sys.stderr)
             return 130
+        if rejects is not None:
+            copy_rejects(run, rejects)
         if run.state == "failed":
             print(f"tui-insert: the run could not complete: {run.error}", file=sys.stderr)
             return 1
-        report.write(run, sys.stdout.buffer)
+        write_report(run, sys.stdout.buffer, as_json=args.json)
         sys.stdout.flush()
         return 0
     finally:
-        report.close()
+        run.close()
         if rejects is not None:
             rejects.close()
-
-
-def tune_for_throughput() -> None:
-    """Settings for a process whose threads do many short calls into SQLite.
-
-    Each call gives up the GIL; with the default 5 ms switch interval a thread then waits up
-    to 5 ms to get it back from a busy worker, which halved throughput. The cyclic garbage
-    collector would walk every parsed record again and again; the records hold no cycles, so
-    they are frozen out of its sight, and it runs less often.
-    """
-    sys.setswitchinterval(0.001)
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
 
 
 def _wait_interruptibly(run: Run) -> None:
@@ -255,5 +250,4 @@ def generate_command(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     raise SystemExit(main())

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import dump, integrity, orphan_orders, run_engine, wait_for_rows
-from tui_insert.core.engine import Run, plan_run
+from tui_insert.core.engine import Run
 from tui_insert.core.generate import generate_dataset
 from tui_insert.core.sources import find_sources
 
@@ -31,13 +30,36 @@ def _start(data: Path, db_dir: Path) -> subprocess.Popen[bytes]:
         sys.executable, "-m", "tui_insert", "run", "--headless", "--json",
         "--data", str(data), "--db-dir", str(db_dir),
     ]  # fmt: skip
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL to tui-insert and its node processes at once, as `kill -9 -PGID` does."""
     assert proc.poll() is None, "the run ended before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def _assert_consistent(db_dir: Path) -> None:
@@ -68,41 +90,63 @@ def test_sigkill_mid_run_then_run_again(big_data: Path, tmp_path: Path) -> None:
     assert dump(db_dir) == expected
 
 
+def test_nodes_end_when_only_the_main_process_is_killed(big_data: Path, tmp_path: Path) -> None:
+    db_dir = tmp_path / "orphans"
+    proc = _start(big_data, db_dir)
+    wait_for_rows(db_dir / "users.db", "users", proc, at_least=10_000)
+    nodes = _children(proc.pid)
+    assert len(nodes) >= 3
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 5
+    while any(_alive(pid) for pid in nodes):
+        assert time.monotonic() < deadline, "node processes outlived the killed run"
+        time.sleep(0.01)
+    _assert_consistent(db_dir)
+
+
 def _stop_when(run: Run, ready: Callable[[], bool]) -> float:
     """Wait for `ready` on the run's own progress, stop, and return how long ending took."""
     while not ready():
         assert not run.wait(0.01), "the run ended before it could be stopped"
     asked = time.monotonic()
     run.stop()
-    assert run.wait(5), "the workers did not end"
+    assert run.wait(5), "the nodes did not end"
     return time.monotonic() - asked
 
 
-def test_stop_ends_every_thread_quickly_and_leaves_nothing_half_written(
+def test_stop_ends_every_node_quickly_and_leaves_nothing_half_written(
     big_data: Path, tmp_path: Path
 ) -> None:
     run_engine(tmp_path / "whole", big_data)
     db_dir = tmp_path / "stopped"
-    run = Run(plan_run(find_sources(big_data), db_dir), workers=8)
-    run.start()
-    took = _stop_when(run, lambda: run.progress["orders"].processed > 0)
-    assert took < 0.5
-    assert run.state == "stopped"
-    assert not [t for t in threading.enumerate() if t.name.startswith(("users-", "orders-"))]
-    _assert_consistent(db_dir)
-    # What was reported is exactly what is stored.
-    stored = dump(db_dir)
-    assert {n: p.inserted for n, p in run.progress.items()} == {
-        n: len(rows) for n, rows in stored.items()
-    }
+    run = Run(find_sources(big_data), db_dir, workers=8, chunk_size=2000)
+    try:
+        run.prepare()
+        run.start()
+        took = _stop_when(run, lambda: run.progress["orders"].processed > 0)
+        assert took < 0.5
+        assert run.state == "stopped"
+        _assert_consistent(db_dir)
+        # What was reported is exactly what is stored.
+        stored = dump(db_dir)
+        assert {n: p.inserted for n, p in run.progress.items()} == {
+            n: len(rows) for n, rows in stored.items()
+        }
+    finally:
+        run.close()
     run_engine(db_dir, big_data)
     assert dump(db_dir) == dump(tmp_path / "whole")
 
 
 def test_stop_during_a_simulated_latency(db_dir: Path) -> None:
-    run = Run(plan_run(find_sources(None), db_dir), workers=2, latency=0.2)
-    run.start()
-    took = _stop_when(run, lambda: run.progress["users"].processed > 0)
-    assert took < 0.5
-    assert run.state == "stopped"
-    _assert_consistent(db_dir)
+    run = Run(find_sources(None), db_dir, workers=2, latency=0.2)
+    try:
+        run.prepare()
+        run.start()
+        took = _stop_when(run, lambda: run.progress["users"].processed > 0)
+        assert took < 0.5
+        assert run.state == "stopped"
+        _assert_consistent(db_dir)
+    finally:
+        run.close()

@@ -51,18 +51,18 @@ def data_20k(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_same_result_for_1_4_and_32_workers(data_20k: Path, tmp_path: Path) -> None:
     results = {}
     for workers in (1, 4, 32):
+        # Chunks of 500 records: many chunks, so that the workers really take turns.
         db_dir = tmp_path / f"db-{workers}"
-        run, seen = run_engine(db_dir, data_20k, workers=workers)
-        results[workers] = (seen.outcomes, seen.messages, dump(db_dir))
+        run, seen = run_engine(db_dir, data_20k, workers=workers, chunk_size=500)
+        results[workers] = (seen.records, dump(db_dir))
         assert orphan_orders(db_dir) == []
     assert results[4] == results[1]
     assert results[32] == results[1]
 
-    outcomes, _, stored = results[1]
+    records, stored = results[1]
     for table, codes in ALL_CODES.items():
-        assert len(outcomes[table]) == 20_000
-        assert [p for p, _, _ in outcomes[table]] == list(range(1, 20_001))
-        seen_codes = {c for _, _, cs in outcomes[table] if cs for c in cs}
+        assert [r["position"] for r in records[table]] == list(range(1, 20_001))
+        seen_codes = {x["code"] for r in records[table] for x in r.get("reasons", ())}
         assert seen_codes == codes, table
-        inserted = sum(1 for _, _, cs in outcomes[table] if cs is None)
+        inserted = sum(1 for r in records[table] if r["status"] == "inserted")
         assert inserted == len(stored[table])

@@ -22,13 +22,14 @@ def test_sample_run_on_empty_databases(db_dir: Path) -> None:
     for table, rejected in EXPECTED.items():
         expected = {position: rejected.get(position) for position in range(1, 11)}
         assert seen.codes(table) == expected, table
-        assert [position for position, _, _ in seen.outcomes[table]] == list(range(1, 11))
+        assert [r["position"] for r in seen.records[table]] == list(range(1, 11))
+        assert [r["id"] for r in seen.records[table]] == list(range(1, 11))
     assert {n: (p.total, p.inserted, p.rejected) for n, p in run.progress.items()} == {
         "users": (10, 8, 2),
         "products": (10, 9, 1),
         "orders": (10, 7, 3),
     }
-    assert seen.messages[("users", 8)] == ["alice@example.com is already used by user 1"]
+    assert seen.messages("users", 8) == ["alice@example.com is already used by user 1"]
     stored = dump(db_dir)
     assert [row[0] for row in stored["users"]] == [1, 2, 3, 4, 5, 6, 7, 9]
     assert stored["users"][0] == (1, "Alice", "alice@example.com")

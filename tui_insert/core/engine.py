@@ -1,38 +1,35 @@
-"""The insertion engine (SPEC §5).
+"""The insertion engine (SPEC §5): one run over the three tables.
 
-Each table has its own worker threads. A worker takes the next chunk of records from the
-table's reader, checks each record alone (in parallel with the other workers), and then waits
-for its turn: chunks are decided and committed strictly in input order, one at a time, inside
-a `BEGIN IMMEDIATE` transaction that also holds off other processes. That makes every result
-the same for any number of workers, and the check and the insert one atomic step.
+A `Run` starts one node process per table (see `node.py`) and watches them: the nodes report
+every commit, and the run keeps the running figures in `progress`, which a UI may poll at any
+time. The headless report is assembled from the nodes' spool files once the run has ended.
 
-Orders refer to users and products in other databases. A chunk of orders waits until each
-user and product it names is either committed, or certain never to be (its table is done);
-only then is it decided. So at every moment every stored order has its stored user and
-product, even if the process is killed.
-
-A UI polls `Run.progress` (running counters and a bounded list of recent outcomes); the
-headless report receives every committed chunk through `RunObserver.on_chunk`.
+Life of a run: `prepare()` starts the nodes, which open (and for .json parse) their inputs;
+only when all three inputs are good are the databases checked, and only then created, reset
+and prepared — so a UserError leaves every file as it was. `start()` lets the nodes go;
+`stop()` asks them to end (each commits or rolls back the chunk in hand, so nothing is
+half-written); `wait()` joins them; `close()` removes the spool files.
 """
 
 from __future__ import annotations
 
-import random
+import contextlib
+import multiprocessing
+import tempfile
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from tui_insert.core import rules
-from tui_insert.core.errors import UserError
+from tui_insert.core.errors import InputError, UserError
+from tui_insert.core.node import NodeSettings, node_main
 from tui_insert.core.rules import Reason
-from tui_insert.core.sources import RecordReader, Source, open_reader
+from tui_insert.core.sources import Source
 from tui_insert.core.storage import (
-    Stopped,
-    Store,
     check_databases,
     database_paths,
     prepare_databases,
@@ -40,40 +37,19 @@ from tui_insert.core.storage import (
 )
 from tui_insert.core.tables import TABLES
 
-DEFAULT_WORKERS = 4
+DEFAULT_WORKERS = 1
 MAX_WORKERS = 64
-CHUNK_SIZE = 2000
+CHUNK_SIZE = 10_000
 RECENT = 200
-
-
-@dataclass(slots=True)
-class ChunkOutcome:
-    """A committed chunk of one table: positions `start` .. `start + len(ids) - 1`."""
-
-    table: str
-    start: int
-    given: list[Any]  # the records as given
-    records: list[Any]  # the records as checked (for CSV: cells turned into numbers)
-    reasons: list[list[Reason] | None]  # None: inserted
-
-    def id_of(self, index: int) -> Any:
-        """The id as given of the record at `index` in the chunk (None if it has none)."""
-        return rules.given_id(self.records[index])
-
-
-class RunObserver(Protocol):
-    def on_chunk(self, outcome: ChunkOutcome) -> None:
-        """Called after each commit, in input order within a table, from a worker thread.
-        Calls for different tables may come at the same time from different threads."""
 
 
 @dataclass
 class TableProgress:
-    """Running figures of one table, written by its workers, read by anyone (e.g. a UI timer)."""
+    """Running figures of one table, kept current by the run; read them from anywhere."""
 
     table: str
     database: Path
-    total: int
+    total: int = 0  # an estimate (line count) until the table's input has been read
     processed: int = 0
     inserted: int = 0
     rejected: int = 0
@@ -93,272 +69,187 @@ class TableProgress:
         return (self.finished_at or time.monotonic()) - self.started_at
 
 
-@dataclass
-class RunPlan:
-    """Inputs opened and databases checked and prepared: what a run needs to start."""
-
-    readers: dict[str, RecordReader]
-    db_dir: Path
-
-    def close(self) -> None:
-        for reader in self.readers.values():
-            reader.close()
-
-
-def plan_run(
-    sources: dict[str, Source],
-    db_dir: Path,
-    *,
-    reset: bool = False,
-    before_writing: Callable[[], None] | None = None,
-) -> RunPlan:
-    """Open every input and check every database; only then create, reset and prepare them.
-    A UserError leaves every file as it was. `before_writing` runs between the two steps."""
-    readers: dict[str, RecordReader] = {}
-    try:
-        for name, source in sources.items():
-            readers[name] = open_reader(source)
-        check_databases(db_dir)
-        if before_writing is not None:
-            before_writing()
-        prepare_databases(db_dir)
-        if reset:
-            reset_databases(db_dir)
-    except BaseException:
-        for reader in readers.values():
-            reader.close()
-        raise
-    return RunPlan(readers, db_dir)
-
-
-class _TableRun:
-    """The workers of one table, taking turns at its Store."""
-
-    def __init__(self, run: Run, name: str, reader: RecordReader, store: Store) -> None:
-        self.run = run
-        self.name = name
-        self.reader = reader
-        self.store = store
-        self.check = rules.CHECKS[name]
-        self.progress = TableProgress(name, store.path, reader.total)
-        self.done = False
-        # One condition for everything that changes here: whose turn it is, what is committed.
-        self.changed = threading.Condition()
-        self._read_lock = threading.Lock()
-        self._next_seq = 0
-        self._next_position = 1
-        self._chunks: int | None = None  # how many chunks there are, once the reader is done
-        self._turn = 0  # the sequence number of the next chunk to commit
-        self.references: tuple[_TableRun, _TableRun] | None = None  # orders: users, products
-
-    # -- a worker ------------------------------------------------------------------------------
-
-    def work(self) -> None:
-        run = self.run
-        try:
-            while not run.stop_requested.is_set():
-                with self._read_lock:
-                    if self._chunks is not None:
-                        return
-                    if self.progress.started_at is None:
-                        self.progress.started_at = time.monotonic()
-                    given, records = self.reader.read_chunk(run.chunk_size)
-                    seq, start = self._next_seq, self._next_position
-                    if not records:
-                        with self.changed:
-                            self._chunks = seq
-                            self.progress.total = self.reader.total
-                            self._finish_if_done()
-                        return
-                    self._next_seq += 1
-                    self._next_position += len(records)
-                checked = self.check(records)
-                if run.latency and not self._simulate_latency(len(records)):
-                    return
-                if self.references and not self._await_references(checked):
-                    return
-                if not self._await_turn(seq):
-                    return
-                try:
-                    self._commit(start, given, records, checked)
-                finally:
-                    with self.changed:
-                        self._turn += 1
-                        self._finish_if_done()
-                        self.changed.notify_all()
-        except Stopped:
-            return
-        except BaseException as e:  # noqa: BLE001 - any failure ends the whole run, reported
-            run.fail(e)
-
-    def _simulate_latency(self, count: int) -> bool:
-        """The simulated per-insert delay (with jitter), cut short by a stop request."""
-        delay = sum(self.run.latency * random.uniform(0.5, 1.5) for _ in range(count))
-        return not self.run.stop_requested.wait(delay)
-
-    def _await_turn(self, seq: int) -> bool:
-        with self.changed:
-            while self._turn != seq:
-                if self.run.stop_requested.is_set():
-                    return False
-                self.changed.wait(0.25)
-        return not self.run.stop_requested.is_set()
-
-    def _await_references(self, checked: list[tuple]) -> bool:
-        """Wait until each user and product these orders name is committed or never will be."""
-        assert self.references is not None
-        stop = self.run.stop_requested
-        for table, column in zip(self.references, (1, 2), strict=True):
-            pending = [c[column] for c in checked if c[column] is not None]
-            with table.changed:
-                while True:
-                    if pending:
-                        found = table.store.ids.found_in(pending)
-                        pending = [i for i in pending if i not in found]
-                    if not pending or table.done:
-                        break
-                    if stop.is_set():
-                        return False
-                    table.changed.wait(0.25)
-        return not stop.is_set()
-
-    def _commit(self, start: int, given: list[Any], records: list[Any], checked: list) -> None:
-        store = self.store
-        store.begin(self.run.stop_requested)
-        decision = None
-        try:
-            if self.name == "users":
-                decision = rules.decide_users(checked, store.ids, store.email_holders)
-            elif self.name == "products":
-                decision = rules.decide_products(checked, store.ids)
-            else:
-                assert self.references is not None
-                users, products = self.references
-                decision = rules.decide_orders(
-                    checked, store.ids, users.store.ids, products.store.ids
-                )
-            if decision.rows:
-                store.insert(decision.rows)
-            store.commit()
-        except BaseException:
-            store.rollback()
-            if decision is not None:
-                store.forget_email_keys(decision.email_keys)
-            raise
-        store.remember(decision.ids)
-        self._publish(ChunkOutcome(self.name, start, given, records, decision.reasons))
-
-    def _publish(self, outcome: ChunkOutcome) -> None:
-        progress = self.progress
-        count = len(outcome.reasons)
-        counts = progress.reason_counts
-        inserted = count
-        for reasons in outcome.reasons:
-            if reasons is not None:
-                inserted -= 1
-                for reason in reasons:
-                    counts[reason.code] += 1
-        first = max(count - RECENT, 0)
-        progress.recent.extend(
-            (outcome.start + i, outcome.id_of(i), outcome.reasons[i]) for i in range(first, count)
-        )
-        progress.inserted += inserted
-        progress.rejected += count - inserted
-        progress.processed += count
-        if self.run.observer is not None:
-            self.run.observer.on_chunk(outcome)
-
-    def _finish_if_done(self) -> None:
-        """Called holding `changed`: the table is done once its last chunk is committed."""
-        if not self.done and self._chunks is not None and self._turn == self._chunks:
-            self.done = True
-            self.progress.finished_at = time.monotonic()
-            self.progress.done = True
-            self.changed.notify_all()
-
-
 class Run:
-    """One insertion run over the three tables.
-
-    `start()` launches the workers; `stop()` asks them to end (each finishes or rolls back the
-    chunk in hand, so nothing is half-written); `wait()` joins them. Afterwards `state` is
-    "completed", "stopped" or "failed" (with `error`).
-    """
-
     def __init__(
         self,
-        plan: RunPlan,
+        sources: dict[str, Source],
+        db_dir: Path,
         *,
         workers: int = DEFAULT_WORKERS,
         latency: float = 0.0,
         chunk_size: int | None = None,
-        observer: RunObserver | None = None,
+        reset: bool = False,
+        as_json: bool = True,
     ) -> None:
         if not 1 <= workers <= MAX_WORKERS:
             raise UserError(f"--workers must be from 1 to {MAX_WORKERS}, got {workers}")
-        self.plan = plan
+        self.sources = sources
+        self.db_dir = db_dir
         self.workers = workers
         self.latency = latency
         # With a simulated latency each record is its own chunk, so a person sees them arrive.
         self.chunk_size = chunk_size or (1 if latency else CHUNK_SIZE)
-        self.observer = observer
-        self.stop_requested = threading.Event()
-        self.error: BaseException | None = None
+        self.reset = reset
+        self.as_json = as_json
+        self._spool = tempfile.TemporaryDirectory(prefix="tui-insert-")
+        self.spool_dir = Path(self._spool.name)
+        paths = database_paths(db_dir)
+        self.progress: dict[str, TableProgress] = {
+            name: TableProgress(name, paths[name]) for name in TABLES
+        }
+        self.error: str | None = None
         self.started_at: float | None = None
         self.finished_at: float | None = None
-        self._threads: list[threading.Thread] = []
-        self._tables: dict[str, _TableRun] = {}
-        paths = database_paths(plan.db_dir)
+        self._stopping = False
+        self._conns: dict[str, Connection] = {}
+        self._processes: dict[str, multiprocessing.process.BaseProcess] = {}
+        self._listeners: list[threading.Thread] = []
+
+    # -- before the run -----------------------------------------------------------------------
+
+    def prepare(self, before_writing: Callable[[], None] | None = None) -> None:
+        """Open every input (in the nodes), then check, create and prepare the databases.
+        Raises UserError, with every file left as it was. `before_writing` runs last of the
+        checks, before the first write."""
         try:
-            for name in TABLES:
-                store = Store(paths[name], TABLES[name])
-                self._tables[name] = _TableRun(self, name, plan.readers[name], store)
+            self._start_nodes()
+            check_databases(self.db_dir)
+            if before_writing is not None:
+                before_writing()
+            prepare_databases(self.db_dir)
+            if self.reset:
+                reset_databases(self.db_dir)
         except BaseException:
-            self._close()
+            self._abort()
             raise
-        self._tables["orders"].references = (self._tables["users"], self._tables["products"])
-        self.progress: dict[str, TableProgress] = {
-            name: t.progress for name, t in self._tables.items()
-        }
+
+    def _start_nodes(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        # users -> orders and products -> orders: the ids each has just stored.
+        feeds = {name: context.Pipe(duplex=False) for name in ("users", "products")}
+        for name in TABLES:
+            parent_end, node_end = context.Pipe()
+            settings = NodeSettings(
+                table=name,
+                source=self.sources[name],
+                db_dir=self.db_dir,
+                spool_dir=self.spool_dir,
+                workers=self.workers,
+                latency=self.latency,
+                chunk_size=self.chunk_size,
+                as_json=self.as_json,
+            )
+            references = {n: feeds[n][0] for n in feeds} if name == "orders" else {}
+            subscribers = [feeds[name][1]] if name in feeds else []
+            process = context.Process(
+                target=node_main,
+                args=(settings, node_end, references, subscribers),
+                name=f"tui-insert {name}",
+                daemon=True,
+            )
+            process.start()
+            node_end.close()
+            self._conns[name] = parent_end
+            self._processes[name] = process
+        for reader, writer in feeds.values():
+            reader.close()
+            writer.close()
+        errors = []
+        for name, conn in self._conns.items():
+            try:
+                kind, value = conn.recv()
+            except EOFError:
+                kind, value = "input_error", f"the {name} node ended before it started"
+            if kind == "input_error":
+                errors.append(value)
+            else:
+                self.progress[name].total = value
+        if errors:
+            raise InputError(errors[0])
+
+    def _abort(self) -> None:
+        for conn in self._conns.values():
+            with contextlib.suppress(OSError):
+                conn.send(("stop",))
+        for process in self._processes.values():
+            process.join(5)
+            if process.is_alive():
+                process.kill()
+        self.finished_at = time.monotonic()
+
+    # -- the run ------------------------------------------------------------------------------
 
     def start(self) -> None:
         self.started_at = time.monotonic()
-        for name, table in self._tables.items():
-            for i in range(self.workers):
-                thread = threading.Thread(target=table.work, name=f"{name}-{i + 1}", daemon=True)
-                self._threads.append(thread)
-                thread.start()
-        closer = threading.Thread(target=self._close_when_done, name="run-closer", daemon=True)
-        closer.start()
-        self._closer = closer
+        for name, conn in self._conns.items():
+            self.progress[name].started_at = self.started_at
+            thread = threading.Thread(
+                target=self._listen, args=(name, conn), name=f"run-{name}", daemon=True
+            )
+            self._listeners.append(thread)
+            thread.start()
+            conn.send(("go",))
 
-    def _close_when_done(self) -> None:
-        for thread in self._threads:
-            thread.join()
-        self.finished_at = time.monotonic()
-        self._close()
+    def _listen(self, name: str, conn: Connection) -> None:
+        progress = self.progress[name]
+        try:
+            while True:
+                message = conn.recv()
+                kind = message[0]
+                if kind == "progress":
+                    _, processed, inserted, rejected, total, codes, recent = message
+                    progress.reason_counts.update(codes)
+                    progress.recent.extend(recent)
+                    progress.inserted, progress.rejected = inserted, rejected
+                    progress.total = max(total, processed)
+                    progress.processed = processed
+                elif kind == "done":
+                    progress.total = progress.processed
+                    progress.finished_at = time.monotonic()
+                    progress.done = True
+                    return
+                elif kind == "failed":
+                    self._fail(message[1])
+                    return
+                else:  # stopped
+                    return
+        except (EOFError, OSError):
+            if not self._stopping:
+                self._fail(f"the {name} node ended unexpectedly")
 
-    def _close(self) -> None:
-        for table in self._tables.values():
-            table.store.close()
-        self.plan.close()
-
-    def stop(self) -> None:
-        """Ask every worker to end soon; returns at once (`wait()` joins them)."""
-        self.stop_requested.set()
-        for table in self._tables.values():
-            with table.changed:
-                table.changed.notify_all()
-
-    def fail(self, error: BaseException) -> None:
+    def _fail(self, error: str) -> None:
         if self.error is None:
             self.error = error
         self.stop()
 
+    def stop(self) -> None:
+        """Ask every node to end soon; returns at once (`wait()` joins them)."""
+        self._stopping = True
+        for conn in self._conns.values():
+            with contextlib.suppress(OSError):
+                conn.send(("stop",))
+
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for every worker to end; True when they have."""
-        self._closer.join(timeout)
-        return not self._closer.is_alive()
+        """Wait for every node to end; True when they have."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for process in self._processes.values():
+            process.join(None if deadline is None else max(deadline - time.monotonic(), 0))
+        for thread in self._listeners:
+            thread.join(None if deadline is None else max(deadline - time.monotonic(), 0))
+        ended = not any(p.is_alive() for p in self._processes.values()) and not any(
+            t.is_alive() for t in self._listeners
+        )
+        if ended and self.finished_at is None:
+            self.finished_at = time.monotonic()
+        return ended
+
+    def close(self) -> None:
+        """Stop what still runs and remove the spool files."""
+        if any(p.is_alive() for p in self._processes.values()):
+            self._abort()
+        for conn in self._conns.values():
+            conn.close()
+        self._spool.cleanup()
 
     @property
     def finished(self) -> bool:
@@ -368,7 +259,7 @@ class Run:
     def state(self) -> str:
         if self.error is not None:
             return "failed"
-        if all(t.done for t in self._tables.values()):
+        if all(p.done for p in self.progress.values()):
             return "completed"
         return "stopped" if self.finished else "running"
 

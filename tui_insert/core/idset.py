@@ -7,7 +7,7 @@ a whole chunk is looked up in C (`found_in`). Ids beyond the map's reach go to a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import compress
 from operator import itemgetter
 
@@ -64,6 +64,10 @@ class IdSet:
         flags, big = self._map, self._big
         reach = len(flags)
         return {i for i in ids if (flags[i] if 0 <= i < reach else i in big)}
+
+    def __iter__(self) -> Iterator[int]:
+        yield from compress(range(len(self._map)), self._map)
+        yield from self._big
 
     def __contains__(self, i: object) -> bool:
         return type(i) is int and bool(self.found_in([i]))

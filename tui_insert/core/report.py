@@ -1,28 +1,29 @@
 """The headless report of a run (SPEC §6): plain lines or one JSON document, and the rejects file.
 
-Outcomes arrive chunk by chunk from the workers of three tables at once. Each table's lines are
-spooled to a temporary file as they come, so a run of millions of records does not hold its
-report in memory; `write` then puts the tables together in order.
+Each table's node writes its outcomes to a spool file as its chunks commit (`SpoolWriter`), so a
+run of millions of records holds no report in memory; when the run has ended, `write_report`
+puts the tables together in order.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import tempfile
-import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
-from tui_insert.core.engine import ChunkOutcome, Run
-from tui_insert.core.rules import BadRecord, Reason, show
-from tui_insert.core.tables import TABLES
+from tui_insert.core.rules import BadRecord, Reason, given_id, show
+
+if TYPE_CHECKING:
+    from tui_insert.core.engine import Run
 
 
 def dumps(value: Any) -> bytes:
-    """JSON bytes; the standard library for integers beyond 64 bits, which orjson refuses."""
+    """JSON bytes; the standard library for what orjson refuses (integers beyond 64 bits,
+    digit strings kept for integers beyond Python's limit)."""
     try:
         return orjson.dumps(value)
     except TypeError:
@@ -33,115 +34,142 @@ def _reasons_json(reasons: list[Reason]) -> list[dict[str, str]]:
     return [r.as_dict() for r in reasons]
 
 
-class Report:
-    """Collects a run's outcomes (it is the run's observer) and writes the report at the end."""
+def reject_entry(table: str, position: int, given: Any, reasons: list[Reason]) -> dict[str, Any]:
+    """A line of the rejects file: the record as given, with its reasons."""
+    entry: dict[str, Any] = {"table": table, "position": position}
+    if isinstance(given, BadRecord):
+        entry["line"] = given.line
+        entry["text"] = given.text
+    else:
+        entry["record"] = given
+    entry["reasons"] = _reasons_json(reasons)
+    return entry
 
-    def __init__(self, *, as_json: bool, rejects: IO[bytes] | None = None) -> None:
+
+class SpoolWriter:
+    """Writes one table's outcome lines (JSON or plain) and rejects lines as chunks commit."""
+
+    def __init__(self, table: str, spool_dir: Path, *, as_json: bool) -> None:
+        self.table = table
         self.as_json = as_json
-        self._dir = tempfile.TemporaryDirectory(prefix="tui-insert-")
-        self._spools = {
-            name: open(Path(self._dir.name) / f"{name}.spool", "wb")  # noqa: SIM115
-            for name in TABLES
-        }
-        self._rejects = rejects
-        self._rejects_lock = threading.Lock()
+        self._outcomes = open(outcome_spool(spool_dir, table), "wb")  # noqa: SIM115
+        self._rejects = open(rejects_spool(spool_dir, table), "wb")  # noqa: SIM115
 
-    def on_chunk(self, outcome: ChunkOutcome) -> None:
-        table = outcome.table
-        lines = self._json_lines(outcome) if self.as_json else self._plain_lines(outcome)
-        self._spools[table].write(lines)
-        if self._rejects is not None:
-            rejects = [
-                dumps(self._reject(table, outcome.start + i, outcome.given[i], reasons)) + b"\n"
-                for i, reasons in enumerate(outcome.reasons)
-                if reasons is not None
-            ]
-            if rejects:
-                with self._rejects_lock:
-                    self._rejects.write(b"".join(rejects))
-
-    @staticmethod
-    def _reject(table: str, position: int, given: Any, reasons: list[Reason]) -> dict[str, Any]:
-        entry: dict[str, Any] = {"table": table, "position": position}
-        if isinstance(given, BadRecord):
-            entry["line"] = given.line
-            entry["text"] = given.text
-        else:
-            entry["record"] = given
-        entry["reasons"] = _reasons_json(reasons)
-        return entry
-
-    @staticmethod
-    def _json_lines(outcome: ChunkOutcome) -> bytes:
-        table, start, records = outcome.table, outcome.start, outcome.records
-        head = f'{{"table": "{table}", "position": '
-        parts = []
-        for i, reasons in enumerate(outcome.reasons):
-            if reasons is None:
-                # An inserted record's id is a valid integer: no need for a JSON encoder.
-                parts.append(
-                    f'{head}{start + i}, "id": {records[i]["id"]}, "status": "inserted"}}\n'
-                )
-            else:
-                record = {
-                    "table": table,
-                    "position": start + i,
-                    "id": outcome.id_of(i),
-                    "status": "rejected",
-                    "reasons": _reasons_json(reasons),
-                }
-                parts.append(dumps(record).decode() + "\n")
-        return "".join(parts).encode()
-
-    @staticmethod
-    def _plain_lines(outcome: ChunkOutcome) -> bytes:
-        table, start, records = outcome.table, outcome.start, outcome.records
-        parts = []
-        for i, reasons in enumerate(outcome.reasons):
-            if reasons is None:
-                parts.append(f"{table} #{start + i} id={records[i]['id']} inserted\n")
-            else:
-                why = "; ".join(f"{r.code}: {r.message}" for r in reasons)
-                parts.append(f"{table} #{start + i} id={show(outcome.id_of(i))} rejected  {why}\n")
-        return "".join(parts).encode()
-
-    def write(self, run: Run, out: IO[bytes]) -> None:
-        """The whole report, once the run has ended."""
-        for spool in self._spools.values():
-            spool.close()
-        spool_paths = [Path(self._dir.name) / f"{name}.spool" for name in TABLES]
+    def write_chunk(
+        self, start: int, given: list[Any], records: list[Any], reasons: list[list[Reason] | None]
+    ) -> None:
+        table = self.table
         if self.as_json:
-            tables = {
-                name: {
-                    "database": p.database.name,
-                    "total": p.processed,
-                    "inserted": p.inserted,
-                    "rejected": p.rejected,
-                }
-                for name, p in run.progress.items()
-            }
-            out.write(b'{\n"tables": ' + dumps(tables) + b',\n"records": [\n')
-            # A spooled record is one line (JSON text holds no raw newline): put commas between
-            # them, holding back the last block to drop the comma after the last record.
-            pending = b""
-            for path in spool_paths:
-                with open(path, "rb") as f:
-                    while block := f.read(1 << 20):
-                        out.write(pending)
-                        pending = block.replace(b"\n", b",\n")
-            if pending:
-                out.write(pending[:-2] + b"\n")
-            out.write(f'],\n"elapsed_seconds": {run.elapsed:.3f}\n}}\n'.encode())
+            self._outcomes.write(_json_lines(table, start, records, reasons))
         else:
-            for path in spool_paths:
-                with open(path, "rb") as f:
-                    shutil.copyfileobj(f, out, 1 << 20)
-            out.write(b"\n" + summary_table(run).encode())
+            self._outcomes.write(_plain_lines(table, start, records, reasons))
+        rejects = [
+            dumps(reject_entry(table, start + i, given[i], why)) + b"\n"
+            for i, why in enumerate(reasons)
+            if why is not None
+        ]
+        if rejects:
+            self._rejects.write(b"".join(rejects))
+
+    def flush(self) -> None:
+        self._outcomes.flush()
+        self._rejects.flush()
 
     def close(self) -> None:
-        for spool in self._spools.values():
-            spool.close()
-        self._dir.cleanup()
+        self._outcomes.close()
+        self._rejects.close()
+
+
+def outcome_spool(spool_dir: Path, table: str) -> Path:
+    return spool_dir / f"{table}.outcomes"
+
+
+def rejects_spool(spool_dir: Path, table: str) -> Path:
+    return spool_dir / f"{table}.rejects"
+
+
+def _lines(
+    inserted: bytes,
+    rejected: Callable[[int, Any, list[Reason]], bytes],
+    start: int,
+    records: list[Any],
+    reasons: list[list[Reason] | None],
+) -> bytes:
+    """One line per record: `inserted % (position, id)` for the inserted ones (formatted in
+    bulk: they are most of the records), `rejected(position, record, reasons)` for the rest."""
+    ids = [r["id"] if why is None else 0 for r, why in zip(records, reasons, strict=True)]
+    lines = list(map(inserted.__mod__, zip(range(start, start + len(ids)), ids, strict=True)))
+    for i, why in enumerate(reasons):
+        if why is not None:
+            lines[i] = rejected(start + i, records[i], why)
+    return b"".join(lines)
+
+
+def _json_lines(
+    table: str, start: int, records: list[Any], reasons: list[list[Reason] | None]
+) -> bytes:
+    # One record a line: JSON text holds no raw newline, which `write_report` relies on.
+    def rejected(position: int, record: Any, why: list[Reason]) -> bytes:
+        line = {
+            "table": table,
+            "position": position,
+            "id": given_id(record),
+            "status": "rejected",
+            "reasons": _reasons_json(why),
+        }
+        return dumps(line) + b"\n"
+
+    inserted = f'{{"table": "{table}", "position": %d, "id": %d, "status": "inserted"}}\n'
+    return _lines(inserted.encode(), rejected, start, records, reasons)
+
+
+def _plain_lines(
+    table: str, start: int, records: list[Any], reasons: list[list[Reason] | None]
+) -> bytes:
+    def rejected(position: int, record: Any, why: list[Reason]) -> bytes:
+        text = "; ".join(f"{r.code}: {r.message}" for r in why)
+        return f"{table} #{position} id={show(given_id(record))} rejected  {text}\n".encode()
+
+    return _lines(f"{table} #%d id=%d inserted\n".encode(), rejected, start, records, reasons)
+
+
+def write_report(run: Run, out: IO[bytes], *, as_json: bool) -> None:
+    """The whole report, once the run has ended."""
+    spools = [outcome_spool(run.spool_dir, name) for name in run.progress]
+    if as_json:
+        tables = {
+            name: {
+                "database": p.database.name,
+                "total": p.processed,
+                "inserted": p.inserted,
+                "rejected": p.rejected,
+            }
+            for name, p in run.progress.items()
+        }
+        out.write(b'{\n"tables": ' + dumps(tables) + b',\n"records": [\n')
+        # Put commas between the records (one a line), holding back the last block to drop
+        # the comma after the last record.
+        pending = b""
+        for path in spools:
+            with open(path, "rb") as f:
+                while block := f.read(1 << 20):
+                    out.write(pending)
+                    pending = block.replace(b"\n", b",\n")
+        if pending:
+            out.write(pending[:-2] + b"\n")
+        out.write(f'],\n"elapsed_seconds": {run.elapsed:.3f}\n}}\n'.encode())
+    else:
+        for path in spools:
+            with open(path, "rb") as f:
+                shutil.copyfileobj(f, out, 1 << 20)
+        out.write(b"\n" + summary_table(run).encode())
+
+
+def copy_rejects(run: Run, out: IO[bytes]) -> None:
+    """Every rejected record with its reasons, table by table (the --rejects file)."""
+    for name in run.progress:
+        with open(rejects_spool(run.spool_dir, name), "rb") as f:
+            shutil.copyfileobj(f, out, 1 << 20)
 
 
 def summary_table(run: Run) -> str:

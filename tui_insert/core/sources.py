@@ -192,9 +192,7 @@ class JsonArrayReader:
                 f"{path}: not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}"
             ) from None
         if isinstance(value, list):
-            value = [
-                _not_unicode(json.dumps(v)) if _holds_surrogates(v) else v for v in value
-            ]
+            value = [_not_unicode(json.dumps(v)) if _holds_surrogates(v) else v for v in value]
         return value
 
     def read_chunk(self, size: int) -> tuple[list[Any], list[Any]]:
@@ -256,7 +254,7 @@ class JsonLinesReader:
         self._file.close()
 
 
-_INTEGER = re.compile(r"[+-]?[0-9]{1,%d}" % _MAX_DIGITS)
+_INTEGER = re.compile(rf"[+-]?[0-9]{{1,{_MAX_DIGITS}}}")
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 

@@ -12,6 +12,7 @@ import itertools
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tui_insert.core.errors import DatabaseError
@@ -152,9 +153,14 @@ class Store:
     committed rows, so other tables may read it to judge references.
     """
 
-    def __init__(self, path: Path, table: Table) -> None:
+    def __init__(
+        self, path: Path, table: Table, on_load: Callable[[IdSet], None] | None = None
+    ) -> None:
+        """`on_load` hears of every id read from the file (at start, and after another
+        process wrote to it)."""
         self.path = path
         self.table = table
+        self._on_load = on_load
         self._conn = connect(path, timeout=_BUSY_MS / 1000)
         self._insert_full = _insert_sql(table, _ROWS_PER_INSERT)
         self.ids = IdSet()
@@ -177,6 +183,8 @@ class Store:
         self.ids = ids
         self.email_holders = holders
         self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        if self._on_load is not None:
+            self._on_load(ids)
 
     def begin(self, stop: threading.Event) -> None:
         """BEGIN IMMEDIATE, waiting out other writers; then catch up with their changes."""

@@ -1,0 +1,369 @@
+"""One table's node: a process of its own that checks and inserts that table's records.
+
+The three tables run in three processes, like the nodes of a small distributed system: each
+owns its database and its input, and they talk only through messages. So the Python work of
+the three tables runs on all the machine's cores instead of taking turns at one interpreter
+lock. Inside a node, `--workers` threads share the table:
+
+- a worker takes the next chunk of records from the reader and checks each record alone, in
+  parallel with the other workers;
+- it then waits for its turn: chunks are decided and committed strictly in input order, one
+  at a time, inside a `BEGIN IMMEDIATE` transaction that also holds off other processes. That
+  makes every result the same for any number of workers, and the check and the insert one
+  atomic step.
+
+Orders refer to users and products in other databases. After each commit the users and
+products nodes send the ids they just stored to the orders node; a chunk of orders waits until
+each user and product it names has arrived, or its table is done and it never will. So at every
+moment every stored order has its stored user and product, even if a process is killed.
+
+Messages to the parent (the `Run`): ("ready", total) or ("input_error", text) once the input is
+open; then ("progress", ...) after every commit, and ("done",), ("stopped",) or ("failed", text).
+From the parent: ("go",) or ("stop",); a closed pipe (the parent died) counts as a stop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import random
+import signal
+import sys
+import threading
+from array import array
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from tui_insert.core import rules
+from tui_insert.core.errors import UserError
+from tui_insert.core.idset import IdSet
+from tui_insert.core.report import SpoolWriter
+from tui_insert.core.sources import RecordReader, Source, open_reader
+from tui_insert.core.storage import Stopped, Store, database_paths
+from tui_insert.core.tables import TABLES
+
+# Outcomes sent to the parent per commit, for a UI's list of recent outcomes.
+RECENT_PER_CHUNK = 50
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    table: str
+    source: Source
+    db_dir: Path
+    spool_dir: Path
+    workers: int
+    latency: float
+    chunk_size: int
+    as_json: bool
+
+
+class Reference:
+    """What the orders node knows of another table: the ids stored there so far."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.ids = IdSet()
+        self.done = False
+        self.changed = threading.Condition()
+
+    def listen(self, conn: Connection, stop: threading.Event) -> None:
+        try:
+            while True:
+                kind, payload = conn.recv()
+                with self.changed:
+                    if kind == "ids":
+                        self.ids.update(array("q", payload).tolist())
+                    else:
+                        self.done = True
+                    self.changed.notify_all()
+                if kind == "done":
+                    return
+        except (EOFError, OSError):
+            # The other node ended without finishing: nothing more can be judged.
+            stop.set()
+            with self.changed:
+                self.changed.notify_all()
+
+
+def _tune_for_throughput() -> None:
+    """Settings for a process whose threads make many short calls into SQLite.
+
+    Each call gives up the GIL; with the default 5 ms switch interval the thread may then wait
+    that long to get it back from a busy worker, which halved throughput. The cyclic garbage
+    collector would walk every parsed record again and again; the records hold no cycles, so
+    once the input is parsed they are frozen out of its sight, and it runs less often.
+    """
+    sys.setswitchinterval(0.001)
+    gc.set_threshold(50_000, 20, 100)
+
+
+def node_main(
+    settings: NodeSettings,
+    control: Connection,
+    references: dict[str, Connection],
+    subscribers: list[Connection],
+) -> None:
+    """The body of a node's process."""
+    # Ctrl-C reaches every process of the terminal's group: the parent decides what to do.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _tune_for_throughput()
+    try:
+        reader = open_reader(settings.source)
+    except UserError as e:
+        control.send(("input_error", str(e)))
+        return
+    gc.freeze()
+    control.send(("ready", reader.total))
+    try:
+        go = control.recv()
+    except EOFError:
+        go = ("stop",)
+    if go[0] != "go":
+        reader.close()
+        return
+    TableNode(settings, reader, control, references, subscribers).run()
+
+
+class TableNode:
+    def __init__(
+        self,
+        settings: NodeSettings,
+        reader: RecordReader,
+        control: Connection,
+        references: dict[str, Connection],
+        subscribers: list[Connection],
+    ) -> None:
+        self.settings = settings
+        self.name = settings.table
+        self.reader = reader
+        self.control = control
+        self.subscribers = subscribers
+        self.check = rules.CHECKS[self.name]
+        self.stop_requested = threading.Event()
+        self.error: str | None = None
+        self.references = {name: Reference(name) for name in references}
+        self._reference_conns = references
+        self.turn_changed = threading.Condition()
+        self._read_lock = threading.Lock()
+        self._next_seq = 0
+        self._next_position = 1
+        self._chunks: int | None = None  # how many chunks there are, once the reader is done
+        self._turn = 0  # the sequence number of the next chunk to commit
+        self.done = False
+        self.store: Store | None = None
+        self.spool: SpoolWriter | None = None
+        self._counts = [0, 0, 0]  # processed, inserted, rejected
+
+    def run(self) -> None:
+        watcher = threading.Thread(target=self._watch_parent, name="watch", daemon=True)
+        watcher.start()
+        listeners = [
+            threading.Thread(
+                target=self.references[name].listen,
+                args=(conn, self.stop_requested),
+                name=f"listen-{name}",
+                daemon=True,
+            )
+            for name, conn in self._reference_conns.items()
+        ]
+        for thread in listeners:
+            thread.start()
+        try:
+            self.store = Store(
+                database_paths(self.settings.db_dir)[self.name],
+                TABLES[self.name],
+                on_load=self._announce_ids,
+            )
+            self.spool = SpoolWriter(
+                self.name, self.settings.spool_dir, as_json=self.settings.as_json
+            )
+            workers = [
+                threading.Thread(target=self._work, name=f"{self.name}-{i + 1}")
+                for i in range(self.settings.workers)
+            ]
+            for thread in workers:
+                thread.start()
+            for thread in workers:
+                thread.join()
+        except BaseException as e:  # noqa: BLE001 - reported to the parent
+            self._fail(e)
+        finally:
+            if self.store is not None:
+                self.store.close()
+            if self.spool is not None:
+                self.spool.close()
+            self.reader.close()
+        if self.error is not None:
+            self._send(("failed", self.error))
+        elif self.done:
+            self._send(("done",))
+        else:
+            self._send(("stopped",))
+
+    # -- talking to others ------------------------------------------------------------------
+
+    def _send(self, message: tuple) -> None:
+        # If the parent is gone there is no one to tell; the databases are what counts.
+        with contextlib.suppress(OSError):
+            self.control.send(message)
+
+    def _watch_parent(self) -> None:
+        try:
+            while self.control.recv()[0] != "stop":
+                pass
+        except (EOFError, OSError):
+            pass
+        self._request_stop()
+
+    def _request_stop(self) -> None:
+        self.stop_requested.set()
+        for condition in (self.turn_changed, *(r.changed for r in self.references.values())):
+            with condition:
+                condition.notify_all()
+
+    def _fail(self, error: BaseException) -> None:
+        if self.error is None:
+            self.error = f"{self.name}: {type(error).__name__}: {error}"
+        self._request_stop()
+
+    def _announce(self, message: tuple[str, Any]) -> None:
+        for conn in self.subscribers:
+            with contextlib.suppress(OSError):
+                conn.send(message)
+
+    def _announce_ids(self, ids: Iterable[int]) -> None:
+        """Tell the orders node about stored ids (what was there, and each commit)."""
+        if self.subscribers:
+            payload = array("q", ids).tobytes()
+            if payload:
+                self._announce(("ids", payload))
+
+    # -- a worker -----------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        stop = self.stop_requested
+        try:
+            while not stop.is_set():
+                with self._read_lock:
+                    if self._chunks is not None:
+                        return
+                    given, records = self.reader.read_chunk(self.settings.chunk_size)
+                    seq, start = self._next_seq, self._next_position
+                    if not records:
+                        with self.turn_changed:
+                            self._chunks = seq
+                            self._finish_if_done()
+                        return
+                    self._next_seq += 1
+                    self._next_position += len(records)
+                checked = self.check(records)
+                if self.settings.latency and not self._simulate_latency(len(records)):
+                    return
+                if self.references and not self._await_references(checked):
+                    return
+                if not self._await_turn(seq):
+                    return
+                try:
+                    self._commit(start, given, records, checked)
+                finally:
+                    with self.turn_changed:
+                        self._turn += 1
+                        self._finish_if_done()
+                        self.turn_changed.notify_all()
+        except Stopped:
+            return
+        except BaseException as e:  # noqa: BLE001 - any failure ends the node, reported
+            self._fail(e)
+
+    def _simulate_latency(self, count: int) -> bool:
+        """The simulated per-insert delay (with jitter), cut short by a stop request."""
+        latency = self.settings.latency
+        delay = sum(latency * random.uniform(0.5, 1.5) for _ in range(count))
+        return not self.stop_requested.wait(delay)
+
+    def _await_turn(self, seq: int) -> bool:
+        with self.turn_changed:
+            while self._turn != seq:
+                if self.stop_requested.is_set():
+                    return False
+                self.turn_changed.wait(0.25)
+        return not self.stop_requested.is_set()
+
+    def _await_references(self, checked: list[tuple]) -> bool:
+        """Wait until each user and product these orders name is stored or never will be."""
+        stop = self.stop_requested
+        for column, name in ((1, "users"), (2, "products")):
+            reference = self.references[name]
+            pending = [c[column] for c in checked if c[column] is not None]
+            with reference.changed:
+                while pending:
+                    found = reference.ids.found_in(pending)
+                    pending = [i for i in pending if i not in found]
+                    if not pending or reference.done:
+                        break
+                    if stop.is_set():
+                        return False
+                    reference.changed.wait(0.25)
+        return not stop.is_set()
+
+    def _commit(self, start: int, given: list[Any], records: list[Any], checked: list) -> None:
+        store = self.store
+        assert store is not None and self.spool is not None
+        store.begin(self.stop_requested)
+        decision = None
+        try:
+            if self.name == "users":
+                decision = rules.decide_users(checked, store.ids, store.email_holders)
+            elif self.name == "products":
+                decision = rules.decide_products(checked, store.ids)
+            else:
+                decision = rules.decide_orders(
+                    checked,
+                    store.ids,
+                    self.references["users"].ids,
+                    self.references["products"].ids,
+                )
+            if decision.rows:
+                store.insert(decision.rows)
+            store.commit()
+        except BaseException:
+            store.rollback()
+            if decision is not None:
+                store.forget_email_keys(decision.email_keys)
+            raise
+        store.remember(decision.ids)
+        self._announce_ids(decision.ids)
+        self.spool.write_chunk(start, given, records, decision.reasons)
+        self._report_progress(start, records, decision.reasons)
+
+    def _report_progress(
+        self, start: int, records: list[Any], reasons: list[list[rules.Reason] | None]
+    ) -> None:
+        codes: Counter[str] = Counter()
+        rejected = 0
+        for why in reasons:
+            if why is not None:
+                rejected += 1
+                codes.update(r.code for r in why)
+        counts = self._counts
+        counts[0] += len(reasons)
+        counts[1] += len(reasons) - rejected
+        counts[2] += rejected
+        first = max(len(reasons) - RECENT_PER_CHUNK, 0)
+        recent = [
+            (start + i, rules.given_id(records[i]), reasons[i]) for i in range(first, len(reasons))
+        ]
+        self._send(("progress", *counts, self.reader.total, dict(codes), recent))
+
+    def _finish_if_done(self) -> None:
+        """Called holding `turn_changed`: the table is done once its last chunk is committed."""
+        if not self.done and self._chunks is not None and self._turn == self._chunks:
+            self.done = True
+            assert self.spool is not None
+            self.spool.flush()
+            self._announce(("done", None))
