@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import dump, duplicate_emails, orphan_orders, run_engine, wait_for_rows
+from tui_insert.core.engine import Run
+from tui_insert.core.sources import find_sources
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +120,27 @@ def test_two_processes_writing_the_same_databases(tmp_path: Path) -> None:
         for reason in record["reasons"]
     ]
     assert "duplicate_email" in codes
+
+
+def test_a_locked_database_is_waited_out_not_a_failed_record(db_dir: Path) -> None:
+    """Another process holds the write lock of users.db while the run starts."""
+    run = Run(find_sources(None), db_dir)
+    try:
+        run.prepare()
+        blocker = sqlite3.connect(db_dir / "users.db", isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        run.start()
+        while run.progress["orders"].processed == 0 and not run.progress["products"].done:
+            assert not run.wait(0.01)
+        assert run.progress["users"].processed == 0  # still waiting for the lock
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        assert run.wait(60)
+        assert run.state == "completed", run.error
+        assert {n: p.inserted for n, p in run.progress.items()} == {
+            "users": 8,
+            "products": 9,
+            "orders": 7,
+        }
+    finally:
+        run.close()
