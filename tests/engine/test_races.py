@@ -51,7 +51,8 @@ def clashing_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_32_workers_store_no_duplicate_and_no_orphan(clashing_data: Path, tmp_path: Path) -> None:
     run_engine(tmp_path / "one", clashing_data, workers=1)
-    run, _ = run_engine(tmp_path / "many", clashing_data, workers=32)
+    # Chunks of 50 records: dozens of chunks per table, so the 32 workers really contend.
+    run, _ = run_engine(tmp_path / "many", clashing_data, workers=32, chunk_size=50)
     assert duplicate_emails(tmp_path / "many") == []
     assert orphan_orders(tmp_path / "many") == []
     assert dump(tmp_path / "many") == dump(tmp_path / "one")

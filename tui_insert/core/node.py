@@ -117,6 +117,9 @@ def node_main(
     except UserError as e:
         control.send(("input_error", str(e)))
         return
+    except Exception as e:  # e.g. MemoryError on a huge .json file: still the input's doing
+        control.send(("input_error", f"{settings.source.path}: cannot read: {e!r}"))
+        return
     gc.freeze()
     control.send(("ready", reader.total))
     try:
