@@ -31,11 +31,6 @@ class Table:
         )
         return f"CREATE TABLE IF NOT EXISTS {self.name} ({cols})"
 
-    @property
-    def insert_sql(self) -> str:
-        marks = ", ".join("?" * len(self.columns))
-        return f"INSERT INTO {self.name} ({', '.join(self.fields)}) VALUES ({marks})"
-
 
 USERS = Table("users", (("id", "INTEGER"), ("name", "TEXT"), ("email", "TEXT")), frozenset({"id"}))
 PRODUCTS = Table(
