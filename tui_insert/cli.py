@@ -18,7 +18,7 @@ from tui_insert import __version__
 from tui_insert.core.engine import DEFAULT_WORKERS, MAX_WORKERS, Run
 from tui_insert.core.errors import UserError
 from tui_insert.core.report import copy_rejects, write_report
-from tui_insert.core.sources import find_sources
+from tui_insert.core.sources import Source, find_sources
 from tui_insert.core.storage import check_databases, reset_databases
 
 COMMANDS = ("run", "reset", "generate")
@@ -119,9 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--latency",
         type=parse_duration,
-        default=0.0,
         metavar="DURATION",
-        help="simulated delay per insert, with jitter, e.g. 80ms (default: 0)",
+        help="simulated delay per insert, with jitter, e.g. 80ms"
+        " (default: 250ms in the UI, 0 with --headless)",
     )
 
     reset = commands.add_parser(
@@ -174,11 +174,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    if not args.headless:
-        raise UserError("the live UI is not available yet: add --headless")
     sources = find_sources(
         args.data, {"users": args.users, "products": args.products, "orders": args.orders}
     )
+    if not args.headless:
+        return ui_command(args, sources)
     rejects: IO[bytes] | None = None
 
     def open_rejects() -> None:
@@ -193,7 +193,7 @@ def run_command(args: argparse.Namespace) -> int:
         sources,
         args.db_dir,
         workers=args.workers,
-        latency=args.latency,
+        latency=args.latency or 0.0,
         reset=args.reset,
         as_json=args.json,
     )
@@ -219,6 +219,23 @@ def run_command(args: argparse.Namespace) -> int:
         run.close()
         if rejects is not None:
             rejects.close()
+
+
+def ui_command(args: argparse.Namespace, sources: dict[str, Source]) -> int:
+    from tui_insert.ui.app import DEFAULT_LATENCY, RunSettings, make_app
+
+    if args.json or args.rejects:
+        raise UserError("--json and --rejects go with --headless")
+    settings = RunSettings(
+        sources,
+        args.db_dir,
+        workers=args.workers,
+        latency=DEFAULT_LATENCY if args.latency is None else args.latency,
+        reset_first=args.reset,
+    )
+    app = make_app(settings)
+    app.run()
+    return app.return_code or 0
 
 
 def _wait_interruptibly(run: Run) -> None:

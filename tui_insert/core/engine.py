@@ -61,12 +61,17 @@ class TableProgress:
     started_at: float | None = None
     finished_at: float | None = None
     done: bool = False
+    clock: Callable[[], float] = time.monotonic
 
     @property
     def elapsed(self) -> float:
         if self.started_at is None:
             return 0.0
-        return (self.finished_at or time.monotonic()) - self.started_at
+        return (self.finished_at or self.clock()) - self.started_at
+
+
+class Cancelled(Exception):
+    """The run was stopped before it started."""
 
 
 class Run:
@@ -80,7 +85,9 @@ class Run:
         chunk_size: int | None = None,
         reset: bool = False,
         as_json: bool = True,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`clock` times the run (a test may freeze it)."""
         if not 1 <= workers <= MAX_WORKERS:
             raise UserError(f"--workers must be from 1 to {MAX_WORKERS}, got {workers}")
         self.sources = sources
@@ -91,11 +98,12 @@ class Run:
         self.chunk_size = chunk_size or (1 if latency else CHUNK_SIZE)
         self.reset = reset
         self.as_json = as_json
+        self.clock = clock
         self._spool = tempfile.TemporaryDirectory(prefix="tui-insert-")
         self.spool_dir = Path(self._spool.name)
         paths = database_paths(db_dir)
         self.progress: dict[str, TableProgress] = {
-            name: TableProgress(name, paths[name]) for name in TABLES
+            name: TableProgress(name, paths[name], clock=clock) for name in TABLES
         }
         self.error: str | None = None
         self.started_at: float | None = None
@@ -109,10 +117,12 @@ class Run:
 
     def prepare(self, before_writing: Callable[[], None] | None = None) -> None:
         """Open every input (in the nodes), then check, create and prepare the databases.
-        Raises UserError, with every file left as it was. `before_writing` runs last of the
-        checks, before the first write."""
+        Raises UserError, with every file left as it was, or Cancelled if `stop()` was called
+        meanwhile. `before_writing` runs last of the checks, before the first write."""
         try:
             self._start_nodes()
+            if self._stopping:
+                raise Cancelled
             check_databases(self.db_dir)
             if before_writing is not None:
                 before_writing()
@@ -159,6 +169,8 @@ class Run:
             try:
                 kind, value = conn.recv()
             except EOFError:
+                if self._stopping:
+                    raise Cancelled from None
                 kind, value = "input_error", f"the {name} node ended before it started"
             if kind == "input_error":
                 errors.append(value)
@@ -168,19 +180,25 @@ class Run:
             raise InputError(errors[0])
 
     def _abort(self) -> None:
+        """End the nodes before they were let go: they have written nothing, so a node still
+        reading its input is simply killed."""
         for conn in self._conns.values():
             with contextlib.suppress(OSError):
                 conn.send(("stop",))
         for process in self._processes.values():
-            process.join(5)
+            process.join(0.2)
             if process.is_alive():
                 process.kill()
-        self.finished_at = time.monotonic()
+                process.join()
+        self.finished_at = self.clock()
 
     # -- the run ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self.started_at = time.monotonic()
+        if self._stopping:
+            self._abort()
+            return
+        self.started_at = self.clock()
         for name, conn in self._conns.items():
             self.progress[name].started_at = self.started_at
             thread = threading.Thread(
@@ -205,7 +223,7 @@ class Run:
                     progress.processed = processed
                 elif kind == "done":
                     progress.total = progress.processed
-                    progress.finished_at = time.monotonic()
+                    progress.finished_at = self.clock()
                     progress.done = True
                     return
                 elif kind == "failed":
@@ -223,8 +241,13 @@ class Run:
         self.stop()
 
     def stop(self) -> None:
-        """Ask every node to end soon; returns at once (`wait()` joins them)."""
+        """Ask every node to end soon; returns at once (`wait()` joins them). Before `start()`
+        the nodes are ended without writing anything."""
         self._stopping = True
+        if self.started_at is None:
+            for process in self._processes.values():
+                process.kill()
+            return
         for conn in self._conns.values():
             with contextlib.suppress(OSError):
                 conn.send(("stop",))
@@ -240,7 +263,7 @@ class Run:
             t.is_alive() for t in self._listeners
         )
         if ended and self.finished_at is None:
-            self.finished_at = time.monotonic()
+            self.finished_at = self.clock()
         return ended
 
     def close(self) -> None:
@@ -267,4 +290,4 @@ class Run:
     def elapsed(self) -> float:
         if self.started_at is None:
             return 0.0
-        return (self.finished_at or time.monotonic()) - self.started_at
+        return (self.finished_at or self.clock()) - self.started_at

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
-from tui_insert.core.rules import BadRecord, Reason, given_id, show
+from tui_insert.core.rules import BadRecord, Reason, given_id, show, visible
 
 if TYPE_CHECKING:
     from tui_insert.core.engine import Run
@@ -185,3 +186,50 @@ def summary_table(run: Run) -> str:
     ]
     lines.append(f"{run.state} in {run.elapsed:.2f} s")
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class TableSummary:
+    table: str
+    database: str
+    total: int
+    inserted: int
+    rejected: int
+    seconds: float
+
+    @property
+    def success_rate(self) -> float:
+        return self.inserted / self.total if self.total else 0.0
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a finished run comes to, for a summary screen."""
+
+    state: str
+    seconds: float
+    tables: list[TableSummary]
+    reasons: list[tuple[str, str, int]]  # (table, reason code, count), most frequent first
+    rejected: list[str]  # every rejected record with its reasons, one line each, safe to show
+
+
+def summarize(run: Run) -> RunSummary:
+    """Read a finished run's figures and its rejected records (from the spools)."""
+    tables = [
+        TableSummary(name, p.database.name, p.processed, p.inserted, p.rejected, p.elapsed)
+        for name, p in run.progress.items()
+    ]
+    reasons = [
+        (name, code, count)
+        for name, p in run.progress.items()
+        for code, count in p.reason_counts.most_common()
+    ]
+    rejected = []
+    for name in run.progress:
+        with open(rejects_spool(run.spool_dir, name), "rb") as f:
+            for line in f:
+                entry = orjson.loads(line)
+                record_id = given_id(entry.get("record"))
+                why = "; ".join(f"{r['code']}: {visible(r['message'])}" for r in entry["reasons"])
+                rejected.append(f"{name} #{entry['position']} id={show(record_id, 30)}  {why}")
+    return RunSummary(run.state, run.elapsed, tables, reasons, rejected)

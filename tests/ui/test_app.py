@@ -1,0 +1,179 @@
+"""The app driven through Pilot, on small data: panels, summary, keys, text that looks like
+markup."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Log
+
+from tests.helpers import count_rows, dump
+from tui_insert.core.sources import find_sources
+from tui_insert.ui.app import RunSettings, TuiInsertApp, make_app
+from tui_insert.ui.confirm_screen import ConfirmScreen
+from tui_insert.ui.database_panel import DatabasePanel
+from tui_insert.ui.summary_screen import SummaryScreen
+
+
+def sample_app(db_dir: Path, *, latency: float = 0.0, data: Path | None = None) -> TuiInsertApp:
+    return make_app(RunSettings(find_sources(data), db_dir, latency=latency))
+
+
+async def settle(pilot: Pilot[int]) -> None:
+    """Wait until no worker runs (a rerun starts a new one) and their news is shown."""
+    app = pilot.app
+    while any(worker.is_running for worker in app.workers):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    await pilot.pause()
+
+
+def table_rows(table: DataTable) -> list[list[str]]:
+    return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+async def test_sample_run_ends_on_the_summary_with_the_exact_counts(db_dir: Path) -> None:
+    app = sample_app(db_dir)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, SummaryScreen)
+        rows = table_rows(app.screen.query_one("#databases", DataTable))
+        assert [row[:5] for row in rows] == [
+            ["users.db", "10", "8", "2", "80.0%"],
+            ["products.db", "10", "9", "1", "90.0%"],
+            ["orders.db", "10", "7", "3", "70.0%"],
+        ]
+        reasons = table_rows(app.screen.query_one("#reasons", DataTable))
+        assert sorted(reasons) == sorted(
+            [
+                ["users.db", "duplicate_email", "1"],
+                ["users.db", "invalid_name", "1"],
+                ["products.db", "invalid_price", "1"],
+                ["orders.db", "unknown_user", "2"],
+                ["orders.db", "invalid_quantity", "2"],
+                ["orders.db", "unknown_product", "1"],
+            ]
+        )
+        rejected = app.screen.query_one("#rejected", Log).lines
+        assert len(rejected) == 6
+        assert rejected[0] == (
+            "users #8 id=8  duplicate_email: alice@example.com is already used by user 1"
+        )
+        # s closes the summary and opens it again.
+        await pilot.press("s")
+        assert not isinstance(app.screen, SummaryScreen)
+        panel = app.query_one("#panel-orders", DatabasePanel)
+        assert panel.query_one(Log).lines[-1] == (
+            "#10 id=10 rejected unknown_user, unknown_product"
+        )
+        await pilot.press("s")
+        assert isinstance(app.screen, SummaryScreen)
+
+
+async def test_r_reruns_and_every_accepted_record_is_now_a_duplicate(db_dir: Path) -> None:
+    app = sample_app(db_dir)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("r")
+        await settle(pilot)
+        assert isinstance(app.screen, SummaryScreen)
+        summary = app.summary
+        assert summary is not None
+        assert [t.inserted for t in summary.tables] == [0, 0, 0]
+        counts = {(table, code): n for table, code, n in summary.reasons}
+        assert counts[("users", "duplicate_id")] == 8
+        assert counts[("products", "duplicate_id")] == 9
+        assert counts[("orders", "duplicate_id")] == 7
+    assert [len(rows) for rows in dump(db_dir).values()] == [8, 9, 7]
+
+
+async def test_x_resets_after_confirmation(db_dir: Path) -> None:
+    app = sample_app(db_dir)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("x")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert [len(rows) for rows in dump(db_dir).values()] == [8, 9, 7]
+        await pilot.press("x", "y")
+        await settle(pilot)
+        assert dump(db_dir) == {"users": [], "products": [], "orders": []}
+        assert "Databases emptied" in str(app.query_one("#status").render())
+
+
+async def test_reset_during_a_run_stops_it_first(db_dir: Path) -> None:
+    app = sample_app(db_dir, latency=0.3)
+    async with app.run_test(size=(160, 40)) as pilot:
+        run = app.run_in_progress
+        assert run is not None
+        while run.progress["users"].processed == 0:
+            await pilot.pause(0.05)  # the run's own progress is what we wait for
+        await pilot.press("x", "y")
+        await settle(pilot)
+        assert not any(p.is_alive() for p in run._processes.values())
+        assert dump(db_dir) == {"users": [], "products": [], "orders": []}
+        assert not isinstance(app.screen, SummaryScreen)
+
+
+async def test_quit_during_a_run_ends_it_cleanly(db_dir: Path) -> None:
+    app = sample_app(db_dir, latency=0.3)
+    async with app.run_test(size=(160, 40)) as pilot:
+        run = app.run_in_progress
+        assert run is not None
+        while run.progress["users"].processed == 0:
+            await pilot.pause(0.05)
+        await pilot.press("q")
+        await settle(pilot)
+    assert app.return_code == 0
+    assert not any(p.is_alive() for p in run._processes.values())
+    assert run.state == "stopped"
+    stored = count_rows(db_dir / "users.db", "users")
+    assert 0 < stored < 8
+
+
+NAMES = ["[bold red]Mallory[/]", "[/]", "[@click=app.quit]x", "Eve\x1b[2J"]
+
+
+async def test_markup_and_escapes_in_data_show_literally(tmp_path: Path, db_dir: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    users = [{"id": name, "name": name, "email": name} for name in NAMES]
+    users.append({"id": 9, "name": NAMES[0], "email": "mallory@example.com"})
+    (data / "users.json").write_text(json.dumps(users))
+    (data / "products.json").write_text("[]")
+    (data / "orders.json").write_text("[]")
+    app = sample_app(db_dir, data=data)
+    async with app.run_test(size=(200, 40)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, SummaryScreen)
+        lines = app.screen.query_one("#rejected", Log).lines
+        assert '"[bold red]Mallory[/]"' in lines[0]
+        assert '"[/]"' in lines[1]
+        assert '"[@click=app.quit]x"' in lines[2]
+        assert "Eve\\u001b[2J" in lines[3]  # the escape shown, not sent
+        assert all("\x1b" not in line for line in lines)
+        await pilot.press("s")
+        panel_lines = app.query_one("#panel-users", DatabasePanel).query_one(Log).lines
+        assert panel_lines[0] == '#1 id="[bold red]Mallory[/]" rejected invalid_id, invalid_email'
+        assert panel_lines[3].startswith('#4 id="Eve\\u001b[2J" rejected')
+        # The name with markup was stored exactly as given.
+        assert dump(db_dir)["users"] == [(9, "[bold red]Mallory[/]", "mallory@example.com")]
+        assert app.is_running
+
+
+async def test_a_bad_input_file_is_a_message_not_a_traceback(tmp_path: Path, db_dir: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "users.json").write_text('[{"id": 1,\n "name": }]')
+    (data / "products.json").write_text("[]")
+    (data / "orders.json").write_text("[]")
+    app = sample_app(db_dir, data=data)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        status = app.query_one("#status")
+        assert "users.json: not valid JSON" in str(status.render())
+        assert status.has_class("error")
+        assert app.is_running
+    assert not (db_dir / "users.db").exists()

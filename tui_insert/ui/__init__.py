@@ -1,0 +1,1 @@
+"""The Textual face of tui-insert: live database panels, the summary, the keys."""

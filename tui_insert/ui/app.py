@@ -1,0 +1,250 @@
+"""The tui-insert app: three live database panels over the engine, the summary, the keys.
+
+The engine runs in its own processes; a thread worker prepares, starts and waits for each run,
+and the panels poll the run's running figures a few times a second — never a message per
+record. Stopping (for a rerun, a reset or quitting) asks the run to end and waits for it
+without blocking the screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from multiprocessing import resource_tracker
+from pathlib import Path
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.widgets import Footer, Header, Static
+
+from tui_insert.core.engine import DEFAULT_WORKERS, Cancelled, Run
+from tui_insert.core.errors import UserError
+from tui_insert.core.report import RunSummary, summarize
+from tui_insert.core.sources import Source
+from tui_insert.core.storage import reset_databases
+from tui_insert.core.tables import TABLES
+from tui_insert.ui.confirm_screen import ConfirmScreen
+from tui_insert.ui.database_panel import DatabasePanel
+from tui_insert.ui.summary_screen import SummaryScreen
+
+# The UI's simulated latency per insert unless --latency says otherwise: the sample run then
+# fills the panels over a few seconds.
+DEFAULT_LATENCY = 0.25
+REFRESH_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    sources: dict[str, Source]
+    db_dir: Path
+    workers: int = DEFAULT_WORKERS
+    latency: float = DEFAULT_LATENCY
+    reset_first: bool = False
+
+
+class TuiInsertApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "tui-insert"
+    BINDINGS = [
+        Binding("r", "rerun", "Rerun"),
+        Binding("x", "reset", "Reset databases"),
+        Binding("s", "summary", "Summary"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    class RunEnded(Message):
+        def __init__(self, number: int, summary: RunSummary | None, error: str | None) -> None:
+            super().__init__()
+            self.number = number
+            self.summary = summary
+            self.error = error
+
+    def __init__(
+        self, settings: RunSettings, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.clock = clock
+        self.run_in_progress: Run | None = None
+        self.summary: RunSummary | None = None
+        self._number = 0  # counts runs, so that a stopped run's late news is ignored
+        self._stopping = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="panels"):
+            for name, table in TABLES.items():
+                yield DatabasePanel(name, table.database)
+        yield Static("", id="status", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"databases in {self.settings.db_dir}"
+        self.set_interval(REFRESH_SECONDS, self.refresh_panels)
+        self.start_run(reset=self.settings.reset_first)
+
+    # -- a run ----------------------------------------------------------------------------------
+
+    def start_run(self, *, reset: bool = False) -> None:
+        settings = self.settings
+        self._number += 1
+        self.summary = None
+        for panel in self.query(DatabasePanel):
+            panel.clear()
+        workers = f"{settings.workers} worker{'s' if settings.workers > 1 else ''} per database"
+        latency = f", {settings.latency * 1000:.0f} ms latency" if settings.latency else ""
+        self.set_status(f"Running: {workers}{latency}")
+        run = Run(
+            settings.sources,
+            settings.db_dir,
+            workers=settings.workers,
+            latency=settings.latency,
+            reset=reset,
+            clock=self.clock,
+        )
+        self.run_in_progress = run
+        self.run_worker(
+            partial(self._drive, run, self._number),
+            thread=True,
+            group="run",
+            description="insertion run",
+            exit_on_error=False,
+        )
+
+    def _drive(self, run: Run, number: int) -> None:
+        """In a thread: prepare, start and wait for `run`, then report how it ended."""
+        summary = error = None
+        try:
+            run.prepare()
+            run.start()
+            run.wait()
+            if run.state == "failed":
+                error = f"the run could not complete: {run.error}"
+            elif run.state == "completed":
+                summary = summarize(run)
+        except Cancelled:
+            pass
+        except UserError as e:
+            error = str(e)
+        except OSError as e:
+            error = f"the run could not complete: {e}"
+        finally:
+            run.close()
+        self.post_message(self.RunEnded(number, summary, error))
+
+    def on_tui_insert_app_run_ended(self, message: RunEnded) -> None:
+        if message.number != self._number:
+            return  # a run that was stopped for a rerun or a reset
+        self.refresh_panels()
+        if message.error is not None:
+            self.set_status(f"Error: {message.error}", error=True)
+        elif message.summary is not None:
+            self.summary = message.summary
+            self.set_status(
+                f"Completed in {message.summary.seconds:.2f} s. "
+                "s: summary   r: run again   x: reset   q: quit"
+            )
+            if not isinstance(self.screen, ConfirmScreen):  # a question comes first
+                self.push_screen(SummaryScreen(message.summary))
+        else:
+            self.set_status("Stopped.")
+
+    def refresh_panels(self) -> None:
+        run = self.run_in_progress
+        if run is None or run.started_at is None:
+            return
+        with self.batch_update():
+            for panel in self.query(DatabasePanel):
+                progress = run.progress[panel.table]
+                panel.show(progress, progress.elapsed)
+
+    async def stop_run(self) -> None:
+        """Stop the current run (if any) and wait for its processes to end."""
+        run = self.run_in_progress
+        if run is None:
+            return
+        self._number += 1  # whatever it reports now is old news
+        run.stop()
+        await asyncio.to_thread(run.wait, 10)
+        self.refresh_panels()
+
+    def set_status(self, text: str, *, error: bool = False) -> None:
+        status = self.query_one("#status", Static)
+        status.update(text)
+        status.set_class(error, "error")
+
+    def _close_summary(self) -> None:
+        while isinstance(self.screen, SummaryScreen | ConfirmScreen):
+            self.pop_screen()
+
+    # -- keys -----------------------------------------------------------------------------------
+
+    def action_rerun(self) -> None:
+        if not self._stopping:
+            self.run_worker(self._rerun(), group="rerun", description="rerun")
+
+    async def _rerun(self) -> None:
+        self._stopping = True
+        try:
+            await self.stop_run()
+            self._close_summary()
+            self.start_run()
+        finally:
+            self._stopping = False
+
+    def action_reset(self) -> None:
+        if self._stopping or isinstance(self.screen, ConfirmScreen):
+            return
+        question = (
+            f"Empty users.db, products.db and orders.db in {self.settings.db_dir.resolve()}?"
+            " A run in progress is stopped first."
+        )
+        self.push_screen(ConfirmScreen(question), self._reset_if_confirmed)
+
+    def _reset_if_confirmed(self, confirmed: bool | None) -> None:
+        if confirmed and not self._stopping:
+            self.run_worker(self._reset(), group="reset", description="reset")
+
+    async def _reset(self) -> None:
+        self._stopping = True
+        try:
+            await self.stop_run()
+            self._close_summary()
+            self.run_in_progress = None
+            self.summary = None
+            try:
+                removed = await asyncio.to_thread(reset_databases, self.settings.db_dir)
+            except UserError as e:
+                self.set_status(f"Error: {e}", error=True)
+                return
+            rows = sum(removed.values())
+            for panel in self.query(DatabasePanel):
+                panel.clear("emptied")
+            self.set_status(f"Databases emptied ({rows:,} rows removed). r: run again   q: quit")
+        finally:
+            self._stopping = False
+
+    def action_summary(self) -> None:
+        if isinstance(self.screen, SummaryScreen):
+            self.pop_screen()
+        elif self.summary is not None:
+            self.push_screen(SummaryScreen(self.summary))
+        else:
+            self.notify("The summary opens when a run has completed.", markup=False)
+
+    async def action_quit(self) -> None:
+        await self.stop_run()
+        self.exit(0)
+
+
+def make_app(settings: RunSettings, *, clock: Callable[[], float] = time.monotonic) -> TuiInsertApp:
+    """The app, as the command line and the tests build it."""
+    # The engine's node processes need multiprocessing's resource tracker, which is started
+    # with the process's stderr; a running Textual app has replaced stderr, so start it now.
+    resource_tracker.ensure_running()
+    return TuiInsertApp(settings, clock=clock)

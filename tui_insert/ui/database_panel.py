@@ -1,0 +1,50 @@
+"""One database's live panel: progress, counts, rate and the most recent outcomes."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Log, ProgressBar, Static
+
+from tui_insert.core.engine import TableProgress
+from tui_insert.ui.outcome_text import outcome_line, rate
+
+RECENT_LINES = 200
+
+
+class DatabasePanel(Vertical):
+    """Shows a table's `TableProgress`; `show()` is called a few times a second."""
+
+    def __init__(self, table: str, database: str) -> None:
+        super().__init__(id=f"panel-{table}", classes="database-panel")
+        self.table = table
+        self.border_title = database
+        self._last_position = 0
+
+    def compose(self) -> ComposeResult:
+        yield ProgressBar(total=None, show_eta=False, id="progress")
+        yield Static("waiting", id="counts", markup=False)
+        yield Static("", id="rate", markup=False)
+        yield Log(max_lines=RECENT_LINES, id="recent")
+
+    def clear(self, message: str = "waiting") -> None:
+        self._last_position = 0
+        self.query_one(ProgressBar).update(total=1, progress=0)
+        self.query_one("#counts", Static).update(message)
+        self.query_one("#rate", Static).update("")
+        self.query_one(Log).clear()
+
+    def show(self, progress: TableProgress, seconds: float) -> None:
+        """Bring the panel up to date; `seconds` is the time the table has been running."""
+        total = max(progress.total, progress.processed)
+        self.query_one(ProgressBar).update(total=total or None, progress=progress.processed)
+        state = "done" if progress.done else "running"
+        self.query_one("#counts", Static).update(
+            f"{progress.processed:,} of {total:,} {state}\n"
+            f"inserted {progress.inserted:,}   rejected {progress.rejected:,}"
+        )
+        self.query_one("#rate", Static).update(f"{rate(progress.processed, seconds)} records/s")
+        fresh = [entry for entry in list(progress.recent) if entry[0] > self._last_position]
+        if fresh:
+            self._last_position = fresh[-1][0]
+            self.query_one(Log).write_lines(outcome_line(*entry) for entry in fresh)

@@ -1,0 +1,24 @@
+"""Outcomes and figures as plain, safe text for the widgets: data never becomes markup or a
+terminal control sequence (control characters are shown as escapes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tui_insert.core.rules import Reason, show
+
+
+def outcome_line(position: int, record_id: Any, reasons: list[Reason] | None) -> str:
+    """'#8 id=8 rejected duplicate_email' — one line of a panel's recent outcomes (the
+    messages are in the summary)."""
+    shown = record_id if type(record_id) is int else show(record_id, 30)
+    if reasons is None:
+        return f"#{position} id={shown} inserted"
+    return f"#{position} id={shown} rejected {', '.join(r.code for r in reasons)}"
+
+
+def rate(count: int, seconds: float) -> str:
+    if seconds <= 0:
+        return "—"
+    per_second = count / seconds
+    return f"{per_second:,.0f}" if per_second >= 10 else f"{per_second:.1f}"

@@ -1,0 +1,55 @@
+"""The summary of a finished run: per database figures, reasons by code, every rejected record."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Log, Static
+
+from tui_insert.core.report import RunSummary
+
+
+class SummaryScreen(Screen[None]):
+    BINDINGS = [Binding("s,escape", "app.pop_screen", "Close summary")]
+
+    def __init__(self, summary: RunSummary) -> None:
+        super().__init__()
+        self.summary = summary
+
+    def compose(self) -> ComposeResult:
+        summary = self.summary
+        yield Static(
+            f"Run {summary.state} in {summary.seconds:.2f} s", id="summary-title", markup=False
+        )
+        with Horizontal(id="summary-figures"):
+            with Vertical():
+                yield Static("Databases", classes="heading", markup=False)
+                yield DataTable(id="databases", cursor_type="row", zebra_stripes=True)
+            with Vertical():
+                yield Static("Rejections by reason", classes="heading", markup=False)
+                yield DataTable(id="reasons", cursor_type="row", zebra_stripes=True)
+        count = len(summary.rejected)
+        yield Static(f"Rejected records ({count:,})", classes="heading", markup=False)
+        yield Log(id="rejected")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        databases = self.query_one("#databases", DataTable)
+        databases.add_columns("database", "total", "inserted", "rejected", "success", "time")
+        for t in self.summary.tables:
+            databases.add_row(
+                Text(t.database),
+                Text(f"{t.total:,}", justify="right"),
+                Text(f"{t.inserted:,}", justify="right"),
+                Text(f"{t.rejected:,}", justify="right"),
+                Text(f"{t.success_rate:.1%}", justify="right"),
+                Text(f"{t.seconds:.2f} s", justify="right"),
+            )
+        reasons = self.query_one("#reasons", DataTable)
+        reasons.add_columns("database", "reason", "records")
+        for table, code, count in self.summary.reasons:
+            reasons.add_row(Text(f"{table}.db"), Text(code), Text(f"{count:,}", justify="right"))
+        self.query_one(Log).write_lines(self.summary.rejected, scroll_end=False)
