@@ -1,0 +1,42 @@
+"""SVG snapshots of the main screens after the sample run, with the clock frozen (rates and
+times show as — and 0.00 s) so that they are the same on every run. Update them only after
+looking: `pytest tests/ui/test_snapshots.py --snapshot-update`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+
+from tests.ui.test_app import settle
+from tui_insert.core.sources import find_sources
+from tui_insert.ui.app import RunSettings, TuiInsertApp, make_app
+
+SIZE = (150, 36)
+
+
+@pytest.fixture
+def frozen_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TuiInsertApp:
+    monkeypatch.chdir(tmp_path)  # the header names the database folder as given: "db"
+    settings = RunSettings(find_sources(None), Path("db"), latency=0.0)
+    return make_app(settings, clock=lambda: 0.0)
+
+
+class TestSnapshots:
+    def test_summary_after_the_sample_run(self, snap_compare, frozen_app: TuiInsertApp) -> None:
+        assert snap_compare(frozen_app, terminal_size=SIZE, run_before=settle)
+
+    def test_panels_after_the_sample_run(self, snap_compare, frozen_app: TuiInsertApp) -> None:
+        async def close_summary(pilot: Pilot[int]) -> None:
+            await settle(pilot)
+            await pilot.press("s")
+
+        assert snap_compare(frozen_app, terminal_size=SIZE, run_before=close_summary)
+
+    def test_reset_question(self, snap_compare, frozen_app: TuiInsertApp) -> None:
+        async def ask(pilot: Pilot[int]) -> None:
+            await settle(pilot)
+            await pilot.press("s", "x")
+
+        assert snap_compare(frozen_app, terminal_size=SIZE, run_before=ask)
