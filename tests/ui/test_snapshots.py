@@ -38,5 +38,7 @@ class TestSnapshots:
         async def ask(pilot: Pilot[int]) -> None:
             await settle(pilot)
             await pilot.press("s", "x")
+            await pilot.wait_for_scheduled_animations()
+            await pilot.pause()
 
         assert snap_compare(frozen_app, terminal_size=SIZE, run_before=ask)

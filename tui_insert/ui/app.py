@@ -84,9 +84,15 @@ class TuiInsertApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = f"databases in {self.settings.db_dir}"
+        self.sub_title = f"databases in {self._db_dir_name}"
         self.set_interval(REFRESH_SECONDS, self.refresh_panels)
         self.start_run(reset=self.settings.reset_first)
+
+    @property
+    def _db_dir_name(self) -> str:
+        """The database folder as the user gave it."""
+        db_dir = self.settings.db_dir
+        return "the current folder" if db_dir == Path(".") else str(db_dir)
 
     # -- a run ----------------------------------------------------------------------------------
 
@@ -201,7 +207,7 @@ class TuiInsertApp(App[int]):
         if self._stopping or isinstance(self.screen, ConfirmScreen):
             return
         question = (
-            f"Empty users.db, products.db and orders.db in {self.settings.db_dir.resolve()}?"
+            f"Empty users.db, products.db and orders.db in {self._db_dir_name}?"
             " A run in progress is stopped first."
         )
         self.push_screen(ConfirmScreen(question), self._reset_if_confirmed)
