@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -210,11 +210,14 @@ class RunSummary:
     seconds: float
     tables: list[TableSummary]
     reasons: list[tuple[str, str, int]]  # (table, reason code, count), most frequent first
-    rejected: list[str]  # every rejected record with its reasons, one line each, safe to show
+
+    @property
+    def rejected(self) -> int:
+        return sum(t.rejected for t in self.tables)
 
 
 def summarize(run: Run) -> RunSummary:
-    """Read a finished run's figures and its rejected records (from the spools)."""
+    """A finished run's figures."""
     tables = [
         TableSummary(name, p.database.name, p.processed, p.inserted, p.rejected, p.elapsed)
         for name, p in run.progress.items()
@@ -224,12 +227,22 @@ def summarize(run: Run) -> RunSummary:
         for name, p in run.progress.items()
         for code, count in p.reason_counts.most_common()
     ]
-    rejected = []
+    return RunSummary(run.state, run.elapsed, tables, reasons)
+
+
+def rejected_lines(run: Run, batch: int = 20_000) -> Iterator[list[str]]:
+    """Every rejected record of a finished run with its reasons, one line each, safe to show,
+    in batches (a million-record run may have a hundred thousand)."""
+    lines: list[str] = []
     for name in run.progress:
         with open(rejects_spool(run.spool_dir, name), "rb") as f:
             for line in f:
                 entry = orjson.loads(line)
                 record_id = given_id(entry.get("record"))
                 why = "; ".join(f"{r['code']}: {visible(r['message'])}" for r in entry["reasons"])
-                rejected.append(f"{name} #{entry['position']} id={show(record_id, 30)}  {why}")
-    return RunSummary(run.state, run.elapsed, tables, reasons, rejected)
+                lines.append(f"{name} #{entry['position']} id={show(record_id, 30)}  {why}")
+                if len(lines) == batch:
+                    yield lines
+                    lines = []
+    if lines:
+        yield lines

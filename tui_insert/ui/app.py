@@ -24,7 +24,7 @@ from textual.widgets import Footer, Header, Static
 
 from tui_insert.core.engine import DEFAULT_WORKERS, Cancelled, Run
 from tui_insert.core.errors import UserError
-from tui_insert.core.report import RunSummary, summarize
+from tui_insert.core.report import RunSummary, rejected_lines, summarize
 from tui_insert.core.sources import Source
 from tui_insert.core.storage import reset_databases
 from tui_insert.core.tables import TABLES
@@ -48,7 +48,7 @@ class RunSettings:
 
 
 class TuiInsertApp(App[int]):
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "tui-insert"
     BINDINGS = [
         Binding("r", "rerun", "Rerun"),
@@ -56,6 +56,14 @@ class TuiInsertApp(App[int]):
         Binding("s", "summary", "Summary"),
         Binding("q", "quit", "Quit"),
     ]
+
+    class RejectedRead(Message):
+        """More of the finished run's rejected records, read from its spool."""
+
+        def __init__(self, number: int, lines: list[str]) -> None:
+            super().__init__()
+            self.number = number
+            self.lines = lines
 
     class RunEnded(Message):
         def __init__(self, number: int, summary: RunSummary | None, error: str | None) -> None:
@@ -72,6 +80,7 @@ class TuiInsertApp(App[int]):
         self.clock = clock
         self.run_in_progress: Run | None = None
         self.summary: RunSummary | None = None
+        self.rejected: list[str] = []  # the last completed run's rejected records, as lines
         self._number = 0  # counts runs, so that a stopped run's late news is ignored
         self._stopping = False
 
@@ -100,6 +109,7 @@ class TuiInsertApp(App[int]):
         settings = self.settings
         self._number += 1
         self.summary = None
+        self.rejected = []
         for panel in self.query(DatabasePanel):
             panel.clear()
         workers = f"{settings.workers} worker{'s' if settings.workers > 1 else ''} per database"
@@ -133,6 +143,11 @@ class TuiInsertApp(App[int]):
                 error = f"the run could not complete: {run.error}"
             elif run.state == "completed":
                 summary = summarize(run)
+                # The figures first; the rejected records follow as they are read.
+                self.post_message(self.RunEnded(number, summary, None))
+                for lines in rejected_lines(run):
+                    self.post_message(self.RejectedRead(number, lines))
+                return
         except Cancelled:
             pass
         except UserError as e:
@@ -142,6 +157,13 @@ class TuiInsertApp(App[int]):
         finally:
             run.close()
         self.post_message(self.RunEnded(number, summary, error))
+
+    def on_tui_insert_app_rejected_read(self, message: RejectedRead) -> None:
+        if message.number != self._number:
+            return
+        self.rejected.extend(message.lines)
+        if isinstance(self.screen, SummaryScreen):
+            self.screen.show_rejected()
 
     def on_tui_insert_app_run_ended(self, message: RunEnded) -> None:
         if message.number != self._number:
@@ -156,7 +178,7 @@ class TuiInsertApp(App[int]):
                 "s: summary   r: run again   x: reset   q: quit"
             )
             if not isinstance(self.screen, ConfirmScreen):  # a question comes first
-                self.push_screen(SummaryScreen(message.summary))
+                self.push_screen(SummaryScreen(message.summary, self.rejected))
         else:
             self.set_status("Stopped.")
 
@@ -239,7 +261,7 @@ class TuiInsertApp(App[int]):
         if isinstance(self.screen, SummaryScreen):
             self.pop_screen()
         elif self.summary is not None:
-            self.push_screen(SummaryScreen(self.summary))
+            self.push_screen(SummaryScreen(self.summary, self.rejected))
         else:
             self.notify("The summary opens when a run has completed.", markup=False)
 

@@ -20,6 +20,7 @@ class DatabasePanel(Vertical):
         self.table = table
         self.border_title = database
         self._last_position = 0
+        self._ready = False  # its widgets are composed (the app may call before that)
 
     def compose(self) -> ComposeResult:
         yield ProgressBar(total=None, show_eta=False, id="progress")
@@ -27,8 +28,13 @@ class DatabasePanel(Vertical):
         yield Static("", id="rate", markup=False)
         yield Log(max_lines=RECENT_LINES, id="recent")
 
+    def on_mount(self) -> None:
+        self._ready = True
+
     def clear(self, message: str = "waiting") -> None:
         self._last_position = 0
+        if not self._ready:
+            return
         self.query_one(ProgressBar).update(total=1, progress=0)
         self.query_one("#counts", Static).update(message)
         self.query_one("#rate", Static).update("")
@@ -36,6 +42,8 @@ class DatabasePanel(Vertical):
 
     def show(self, progress: TableProgress, seconds: float) -> None:
         """Bring the panel up to date; `seconds` is the time the table has been running."""
+        if not self._ready:
+            return
         total = max(progress.total, progress.processed)
         self.query_one(ProgressBar).update(total=total or None, progress=progress.processed)
         state = "done" if progress.done else "running"

@@ -15,9 +15,13 @@ from tui_insert.core.report import RunSummary
 class SummaryScreen(Screen[None]):
     BINDINGS = [Binding("s,escape", "app.pop_screen", "Close summary")]
 
-    def __init__(self, summary: RunSummary) -> None:
+    def __init__(self, summary: RunSummary, rejected: list[str]) -> None:
+        """`rejected`: the run's rejected records as lines; the app may still be adding to it
+        (see `show_rejected`)."""
         super().__init__()
         self.summary = summary
+        self.rejected = rejected
+        self._shown = 0
 
     def compose(self) -> ComposeResult:
         summary = self.summary
@@ -31,8 +35,7 @@ class SummaryScreen(Screen[None]):
             with Vertical():
                 yield Static("Rejections by reason", classes="heading", markup=False)
                 yield DataTable(id="reasons", cursor_type="row", zebra_stripes=True)
-        count = len(summary.rejected)
-        yield Static(f"Rejected records ({count:,})", classes="heading", markup=False)
+        yield Static(f"Rejected records ({summary.rejected:,})", classes="heading", markup=False)
         yield Log(id="rejected")
         yield Footer()
 
@@ -52,4 +55,10 @@ class SummaryScreen(Screen[None]):
         reasons.add_columns("database", "reason", "records")
         for table, code, count in self.summary.reasons:
             reasons.add_row(Text(f"{table}.db"), Text(code), Text(f"{count:,}", justify="right"))
-        self.query_one(Log).write_lines(self.summary.rejected, scroll_end=False)
+        self.show_rejected()
+
+    def show_rejected(self) -> None:
+        """Show the rejected records added since the last call."""
+        if self.is_mounted:
+            self.query_one(Log).write_lines(self.rejected[self._shown :], scroll_end=False)
+            self._shown = len(self.rejected)
