@@ -20,6 +20,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
+from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from tui_insert.core.engine import DEFAULT_WORKERS, Cancelled, Run
@@ -162,8 +163,14 @@ class TuiInsertApp(App[int]):
         if message.number != self._number:
             return
         self.rejected.extend(message.lines)
-        if isinstance(self.screen, SummaryScreen):
-            self.screen.show_rejected()
+        screen = self._top_screen()
+        if isinstance(screen, SummaryScreen):
+            screen.show_rejected()
+
+    def _top_screen(self) -> Screen[object] | None:
+        """The screen on top, or None while the app shuts down (its news may still come)."""
+        stack = self.screen_stack
+        return stack[-1] if stack else None
 
     def on_tui_insert_app_run_ended(self, message: RunEnded) -> None:
         if message.number != self._number:
@@ -177,7 +184,8 @@ class TuiInsertApp(App[int]):
                 f"Completed in {message.summary.seconds:.2f} s. "
                 "s: summary   r: run again   x: reset   q: quit"
             )
-            if not isinstance(self.screen, ConfirmScreen):  # a question comes first
+            screen = self._top_screen()
+            if screen is not None and not isinstance(screen, ConfirmScreen):  # a question first
                 self.push_screen(SummaryScreen(message.summary, self.rejected))
         else:
             self.set_status("Stopped.")

@@ -55,4 +55,9 @@ class DatabasePanel(Vertical):
         fresh = [entry for entry in list(progress.recent) if entry[0] > self._last_position]
         if fresh:
             self._last_position = fresh[-1][0]
-            self.query_one(Log).write_lines(outcome_line(*entry) for entry in fresh)
+            log = self.query_one(Log)
+            log.write_lines((outcome_line(*entry) for entry in fresh), scroll_end=False)
+            # Always show the newest, and repaint: Log neither follows once its scroll
+            # position drifted, nor repaints the lines that moved up when it dropped its oldest.
+            log.scroll_end(animate=False, immediate=True, x_axis=False)
+            log.refresh()

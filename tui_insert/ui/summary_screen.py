@@ -59,6 +59,7 @@ class SummaryScreen(Screen[None]):
 
     def show_rejected(self) -> None:
         """Show the rejected records added since the last call."""
-        if self.is_mounted:
-            self.query_one(Log).write_lines(self.rejected[self._shown :], scroll_end=False)
+        # Nothing to write to before the screen is composed, or while the app shuts down.
+        for log in self.query("#rejected").results(Log):
+            log.write_lines(self.rejected[self._shown :], scroll_end=False)
             self._shown = len(self.rejected)
