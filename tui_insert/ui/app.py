@@ -135,7 +135,7 @@ class TuiInsertApp(App[int]):
 
     def _drive(self, run: Run, number: int) -> None:
         """In a thread: prepare, start and wait for `run`, then report how it ended."""
-        summary = error = None
+        error = None
         try:
             run.prepare()
             run.start()
@@ -143,21 +143,22 @@ class TuiInsertApp(App[int]):
             if run.state == "failed":
                 error = f"the run could not complete: {run.error}"
             elif run.state == "completed":
-                summary = summarize(run)
                 # The figures first; the rejected records follow as they are read.
-                self.post_message(self.RunEnded(number, summary, None))
+                self.post_message(self.RunEnded(number, summarize(run), None))
                 for lines in rejected_lines(run):
+                    if number != self._number:  # a new run, a reset or quitting
+                        break
                     self.post_message(self.RejectedRead(number, lines))
                 return
         except Cancelled:
             pass
         except UserError as e:
             error = str(e)
-        except OSError as e:
-            error = f"the run could not complete: {e}"
+        except Exception as e:  # noqa: BLE001 - shown in the app, which stays usable
+            error = f"the run could not complete: {type(e).__name__}: {e}"
         finally:
             run.close()
-        self.post_message(self.RunEnded(number, summary, error))
+        self.post_message(self.RunEnded(number, None, error))
 
     def on_tui_insert_app_rejected_read(self, message: RejectedRead) -> None:
         if message.number != self._number:
