@@ -9,6 +9,10 @@ only when all three inputs are good are the databases checked, and only then cre
 and prepared — so a UserError leaves every file as it was. `start()` lets the nodes go;
 `stop()` asks them to end (each commits or rolls back the chunk in hand, so nothing is
 half-written); `wait()` joins them; `close()` removes the spool files.
+
+The nodes are started with multiprocessing's "spawn" method (safe beside a UI's threads), which
+imports the main module again in each node: a script that runs the engine must keep its work
+under `if __name__ == "__main__":`, as multiprocessing asks.
 """
 
 from __future__ import annotations
