@@ -10,6 +10,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Log
 
 from tests.helpers import count_rows, dump
+from tui_insert.core.engine import Run
 from tui_insert.core.sources import find_sources
 from tui_insert.ui.app import RunSettings, TuiInsertApp, make_app
 from tui_insert.ui.confirm_screen import ConfirmScreen
@@ -28,6 +29,15 @@ async def settle(pilot: Pilot[int]) -> None:
         await app.workers.wait_for_complete()
         await pilot.pause()
     await pilot.pause()
+
+
+async def started(pilot: Pilot[int]) -> Run:
+    """The app's run, once it has stored its first users (with a latency, it goes on)."""
+    run = pilot.app.run_in_progress
+    assert run is not None
+    while run.progress["users"].processed == 0:
+        await pilot.pause(0.05)  # the run's own progress is what we wait for
+    return run
 
 
 def table_rows(table: DataTable) -> list[list[str]]:
@@ -106,10 +116,7 @@ async def test_x_resets_after_confirmation(db_dir: Path) -> None:
 async def test_reset_during_a_run_stops_it_first(db_dir: Path) -> None:
     app = sample_app(db_dir, latency=0.3)
     async with app.run_test(size=(160, 40)) as pilot:
-        run = app.run_in_progress
-        assert run is not None
-        while run.progress["users"].processed == 0:
-            await pilot.pause(0.05)  # the run's own progress is what we wait for
+        run = await started(pilot)
         await pilot.press("x", "y")
         await settle(pilot)
         assert not any(p.is_alive() for p in run._processes.values())
@@ -120,10 +127,7 @@ async def test_reset_during_a_run_stops_it_first(db_dir: Path) -> None:
 async def test_quit_during_a_run_ends_it_cleanly(db_dir: Path) -> None:
     app = sample_app(db_dir, latency=0.3)
     async with app.run_test(size=(160, 40)) as pilot:
-        run = app.run_in_progress
-        assert run is not None
-        while run.progress["users"].processed == 0:
-            await pilot.pause(0.05)
+        run = await started(pilot)
         await pilot.press("q")
         await settle(pilot)
     assert app.return_code == 0

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from multiprocessing import resource_tracker
@@ -83,6 +84,8 @@ class TuiInsertApp(App[int]):
         self.summary: RunSummary | None = None
         self.rejected: list[str] = []  # the last completed run's rejected records, as lines
         self._number = 0  # counts runs, so that a stopped run's late news is ignored
+        # Kept, not queried: a run's news may arrive while the app shuts down.
+        self._status = Static("", id="status", markup=False)
         self._stopping = False
 
     def compose(self) -> ComposeResult:
@@ -90,7 +93,7 @@ class TuiInsertApp(App[int]):
         with Horizontal(id="panels"):
             for name, table in TABLES.items():
                 yield DatabasePanel(name, table.database)
-        yield Static("", id="status", markup=False)
+        yield self._status
         yield Footer()
 
     def on_mount(self) -> None:
@@ -211,9 +214,8 @@ class TuiInsertApp(App[int]):
         self.refresh_panels()
 
     def set_status(self, text: str, *, error: bool = False) -> None:
-        status = self.query_one("#status", Static)
-        status.update(text)
-        status.set_class(error, "error")
+        self._status.update(text)
+        self._status.set_class(error, "error")
 
     def _close_summary(self) -> None:
         while isinstance(self.screen, SummaryScreen | ConfirmScreen):
@@ -225,14 +227,20 @@ class TuiInsertApp(App[int]):
         if not self._stopping:
             self.run_worker(self._rerun(), group="rerun", description="rerun")
 
-    async def _rerun(self) -> None:
+    @asynccontextmanager
+    async def _run_stopped(self) -> AsyncIterator[None]:
+        """Stop the run in progress and close the summary; other keys wait meanwhile."""
         self._stopping = True
         try:
             await self.stop_run()
             self._close_summary()
-            self.start_run()
+            yield
         finally:
             self._stopping = False
+
+    async def _rerun(self) -> None:
+        async with self._run_stopped():
+            self.start_run()
 
     def action_reset(self) -> None:
         if self._stopping or isinstance(self.screen, ConfirmScreen):
@@ -248,10 +256,7 @@ class TuiInsertApp(App[int]):
             self.run_worker(self._reset(), group="reset", description="reset")
 
     async def _reset(self) -> None:
-        self._stopping = True
-        try:
-            await self.stop_run()
-            self._close_summary()
+        async with self._run_stopped():
             self.run_in_progress = None
             self.summary = None
             try:
@@ -263,8 +268,6 @@ class TuiInsertApp(App[int]):
             for panel in self.query(DatabasePanel):
                 panel.clear("emptied")
             self.set_status(f"Databases emptied ({rows:,} rows removed). r: run again   q: quit")
-        finally:
-            self._stopping = False
 
     def action_summary(self) -> None:
         if isinstance(self.screen, SummaryScreen):
