@@ -45,7 +45,8 @@ class DatabasePanel(Vertical):
         """Bring the panel up to date; `seconds` is the time the table has been running."""
         total = max(progress.total, progress.processed)
         self._bar.update(total=total or None, progress=progress.processed)
-        state = "done" if progress.done else "running"
+        # Orders wait for the users and products they name; nothing moves until then.
+        state = "done" if progress.done else "running" if progress.processed else "waiting"
         self._counts.update(
             f"{progress.processed:,} of {total:,} {state}\n"
             f"inserted {progress.inserted:,}   rejected {progress.rejected:,}"
