@@ -6,6 +6,8 @@ import json
 import sqlite3
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,19 +38,26 @@ class Outcomes:
         return [x["message"] for x in record["reasons"]]
 
 
-def run_engine(
-    db_dir: Path, data_dir: Path | None = None, *, workers: int = 1, **kw: Any
-) -> tuple[Run, Outcomes]:
-    """Run the real engine (real processes and threads, real files) to the end."""
-    run = Run(find_sources(data_dir), db_dir, workers=workers, **kw)
+@contextmanager
+def running(db_dir: Path, data_dir: Path | None = None, **kw: Any) -> Iterator[Run]:
+    """A real run (real processes and threads, real files), started; closed afterwards."""
+    run = Run(find_sources(data_dir), db_dir, **kw)
     try:
         run.prepare()
         run.start()
+        yield run
+    finally:
+        run.close()
+
+
+def run_engine(
+    db_dir: Path, data_dir: Path | None = None, *, workers: int = 1, **kw: Any
+) -> tuple[Run, Outcomes]:
+    """Run the real engine to the end."""
+    with running(db_dir, data_dir, workers=workers, **kw) as run:
         assert run.wait(120), "the run did not end"
         assert run.state == "completed", run.error
         return run, Outcomes(run)
-    finally:
-        run.close()
 
 
 def dump(db_dir: Path) -> dict[str, list[tuple]]:

@@ -19,7 +19,7 @@ from tui_insert.core.engine import DEFAULT_WORKERS, MAX_WORKERS, Run
 from tui_insert.core.errors import UserError
 from tui_insert.core.report import copy_rejects, write_report
 from tui_insert.core.sources import Source, find_sources
-from tui_insert.core.storage import check_databases, reset_databases
+from tui_insert.core.storage import reset_databases
 
 COMMANDS = ("run", "reset", "generate")
 
@@ -245,7 +245,6 @@ def _wait_interruptibly(run: Run) -> None:
 
 
 def reset_command(args: argparse.Namespace) -> int:
-    check_databases(args.db_dir)
     removed = reset_databases(args.db_dir)
     if not removed:
         print(f"tui-insert: no databases in {args.db_dir}: nothing to empty", file=sys.stderr)

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import dump, integrity, orphan_orders, run_engine, wait_for_rows
+from tests.helpers import dump, integrity, orphan_orders, run_engine, running, wait_for_rows
 from tui_insert.core.engine import Run
 from tui_insert.core.generate import generate_dataset
-from tui_insert.core.sources import find_sources
 
 
 @pytest.fixture(scope="module")
@@ -120,10 +119,7 @@ def test_stop_ends_every_node_quickly_and_leaves_nothing_half_written(
 ) -> None:
     run_engine(tmp_path / "whole", big_data)
     db_dir = tmp_path / "stopped"
-    run = Run(find_sources(big_data), db_dir, workers=8, chunk_size=2000)
-    try:
-        run.prepare()
-        run.start()
+    with running(db_dir, big_data, workers=8, chunk_size=2000) as run:
         took = _stop_when(run, lambda: run.progress["orders"].processed > 0)
         assert took < 0.5
         assert run.state == "stopped"
@@ -133,20 +129,13 @@ def test_stop_ends_every_node_quickly_and_leaves_nothing_half_written(
         assert {n: p.inserted for n, p in run.progress.items()} == {
             n: len(rows) for n, rows in stored.items()
         }
-    finally:
-        run.close()
     run_engine(db_dir, big_data)
     assert dump(db_dir) == dump(tmp_path / "whole")
 
 
 def test_stop_during_a_simulated_latency(db_dir: Path) -> None:
-    run = Run(find_sources(None), db_dir, workers=2, latency=0.2)
-    try:
-        run.prepare()
-        run.start()
+    with running(db_dir, workers=2, latency=0.2) as run:
         took = _stop_when(run, lambda: run.progress["users"].processed > 0)
         assert took < 0.5
         assert run.state == "stopped"
         _assert_consistent(db_dir)
-    finally:
-        run.close()

@@ -273,6 +273,9 @@ class Run:
     def close(self) -> None:
         """Stop what still runs and remove the spool files."""
         if any(p.is_alive() for p in self._processes.values()):
+            if self.started_at is not None:  # let running nodes end their chunk first
+                self.stop()
+                self.wait(5)
             self._abort()
         for conn in self._conns.values():
             conn.close()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -149,8 +148,8 @@ class Stopped(Exception):
 class Store:
     """The writer of one table, and what the rules need to know of its stored rows.
 
-    Used by one thread at a time (the engine's workers take turns). `ids` only ever holds
-    committed rows, so other tables may read it to judge references.
+    Used by one thread at a time (a node's workers take turns). `ids` holds only committed
+    rows; `on_load` and the node pass them on to the orders node, which judges references.
     """
 
     def __init__(
@@ -170,33 +169,38 @@ class Store:
 
     def _reload(self) -> None:
         """Read what is stored (at start, and after another process wrote the file)."""
-        ids = IdSet()
         holders: dict[str, int] = {}
         if self.table.name == "users":
-            for rid, email in self._conn.execute("SELECT id, email FROM users ORDER BY id"):
-                ids.add(rid)
+            rows = self._conn.execute("SELECT id, email FROM users ORDER BY id").fetchall()
+            stored = [rid for rid, _ in rows]
+            for rid, email in rows:
                 if isinstance(email, str):
                     holders.setdefault(email.casefold(), rid)
         else:
-            for (rid,) in self._conn.execute(f"SELECT id FROM {self.table.name}"):
-                ids.add(rid)
+            stored = [rid for (rid,) in self._conn.execute(f"SELECT id FROM {self.table.name}")]
+        ids = IdSet(stored)  # in one go: a million ids take a fraction of a second
         self.ids = ids
         self.email_holders = holders
         self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
         if self._on_load is not None:
             self._on_load(ids)
 
-    def begin(self, stop: threading.Event) -> None:
-        """BEGIN IMMEDIATE, waiting out other writers; then catch up with their changes."""
+    def _execute_waiting(self, sql: str, stop: threading.Event | None = None) -> None:
+        """Execute `sql`, waiting out other processes' locks (each try waits _BUSY_MS inside
+        SQLite); with `stop`, give up with Stopped once it is set."""
         while True:
             try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                break
+                self._conn.execute(sql)
+                return
             except sqlite3.OperationalError as e:
                 if not _is_locked(e):
                     raise
-                if stop.is_set():
+                if stop is not None and stop.is_set():
                     raise Stopped from None
+
+    def begin(self, stop: threading.Event) -> None:
+        """BEGIN IMMEDIATE, waiting out other writers; then catch up with their changes."""
+        self._execute_waiting("BEGIN IMMEDIATE", stop)
         # data_version changes only when another connection committed to the file.
         if self._conn.execute("PRAGMA data_version").fetchone()[0] != self._data_version:
             self._reload()
@@ -216,14 +220,8 @@ class Store:
             self._conn.execute(_insert_sql(self.table, len(rest)), list(flat(rest)))
 
     def commit(self) -> None:
-        while True:
-            try:
-                self._conn.execute("COMMIT")
-                return
-            except sqlite3.OperationalError as e:
-                if not _is_locked(e):
-                    raise
-                time.sleep(_BUSY_MS / 1000)
+        # No giving up here: the chunk is decided and must be stored.
+        self._execute_waiting("COMMIT")
 
     def rollback(self) -> None:
         if self._conn.in_transaction:
