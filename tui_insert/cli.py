@@ -1,4 +1,4 @@
-"""The command line: `tui-insert [run|reset|generate] ...` (SPEC §6).
+"""The command line: `tui-insert [run|browse|reset|generate] ...` (SPEC §6).
 
 A thin face over `tui_insert.core`: it turns flags into a plan, runs it, prints the report, and
 turns every user mistake into a one-line message and exit code 2 — never a traceback.
@@ -19,9 +19,9 @@ from tui_insert.core.engine import DEFAULT_WORKERS, MAX_WORKERS, Run
 from tui_insert.core.errors import UserError
 from tui_insert.core.report import copy_rejects, write_report
 from tui_insert.core.sources import Source, find_sources
-from tui_insert.core.storage import reset_databases
+from tui_insert.core.storage import database_paths, reset_databases
 
-COMMANDS = ("run", "reset", "generate")
+COMMANDS = ("run", "browse", "reset", "generate")
 
 
 def _workers(text: str) -> int:
@@ -124,6 +124,20 @@ def build_parser() -> argparse.ArgumentParser:
         " (default: 250ms in the UI, 0 with --headless)",
     )
 
+    browse = commands.add_parser(
+        "browse",
+        parents=[db_dir],
+        help="browse the tables of SQLite files, read-only",
+        description="Browse the tables of SQLite files, read-only: nothing is ever written.",
+    )
+    browse.add_argument(
+        "files",
+        nargs="*",
+        type=Path,
+        metavar="FILE",
+        help="SQLite files to browse (default: the three databases in --db-dir)",
+    )
+
     reset = commands.add_parser(
         "reset", parents=[db_dir], help="empty the three databases (files and tables stay)"
     )
@@ -158,6 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return run_command(args)
+        if args.command == "browse":
+            return browse_command(args)
         if args.command == "reset":
             return reset_command(args)
         return generate_command(args)
@@ -242,6 +258,16 @@ def _wait_interruptibly(run: Run) -> None:
     # A join with a timeout lets Ctrl-C through to the main thread.
     while not run.wait(0.2):
         pass
+
+
+def browse_command(args: argparse.Namespace) -> int:
+    from tui_insert.ui.browser_app import make_browser_app
+
+    # A file that is missing or is no database is said so in the browser, beside the others.
+    paths = args.files or list(database_paths(args.db_dir).values())
+    app = make_browser_app(paths)
+    app.run()
+    return app.return_code or 0
 
 
 def reset_command(args: argparse.Namespace) -> int:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -251,9 +255,62 @@ def test_installed_command_runs_from_any_folder(tmp_path: Path) -> None:
 def test_the_engine_imports_no_textual() -> None:
     code = (
         "import sys, tui_insert.cli, tui_insert.core.engine, tui_insert.core.node, "
-        "tui_insert.core.generate; "
+        "tui_insert.core.generate, tui_insert.core.browse; "
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich')); "
         "sys.exit(str(bad) if bad else 0)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_browse_help() -> None:
+    result = tui_insert("browse", "--help")
+    assert result.returncode == 0
+    assert "read-only" in result.stdout and "FILE" in result.stdout
+
+
+def _wait_or_kill(pid: int, seconds: float) -> int:
+    """The child's wait status; killed (and failing the test) if it has not ended in time."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    return os.waitpid(pid, 0)[1]
+
+
+def test_browse_in_a_terminal_names_bad_files_and_quits_with_q(tmp_path: Path) -> None:
+    """The real command in a pseudo-terminal: the screen names what is wrong with each file,
+    q quits with 0, and no file is created or changed."""
+    (tmp_path / "notes.txt").write_text("not a database\n")
+    before = files_in(tmp_path)
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the command, in a terminal of 150 x 40
+        os.chdir(tmp_path)
+        os.environ.update(COLUMNS="150", LINES="40", TERM="xterm-256color")
+        os.execv(
+            sys.executable,
+            [sys.executable, "-m", "tui_insert", "browse", "missing.db", "notes.txt"],
+        )
+    screen = b""
+    deadline = time.monotonic() + 60
+    try:
+        while b"not an SQLite database" not in screen or b"no such file" not in screen:
+            assert time.monotonic() < deadline, screen[-2000:]
+            if select.select([fd], [], [], 0.5)[0]:
+                screen += os.read(fd, 65536)
+        os.write(fd, b"q")
+        while True:  # read until the app has left the terminal
+            try:
+                if not select.select([fd], [], [], 30)[0] or not os.read(fd, 65536):
+                    break
+            except OSError:  # the terminal closed
+                break
+    finally:
+        status = _wait_or_kill(pid, 30)
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert b"Traceback" not in screen
+    assert files_in(tmp_path) == before

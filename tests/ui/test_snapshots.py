@@ -10,8 +10,10 @@ import pytest
 from textual.pilot import Pilot
 
 from tests.ui.test_app import settle
+from tests.ui.test_browser import odd_db, quiet
 from tui_insert.core.sources import find_sources
 from tui_insert.ui.app import RunSettings, TuiInsertApp, make_app
+from tui_insert.ui.browser_app import make_browser_app
 
 SIZE = (150, 36)
 
@@ -42,3 +44,20 @@ class TestSnapshots:
             await pilot.pause()
 
         assert snap_compare(frozen_app, terminal_size=SIZE, run_before=ask)
+
+
+class TestBrowserSnapshots:
+    def test_odd_names_and_values(
+        self, snap_compare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Markup-like and escape-holding names and values, NULLs, BLOBs and floats."""
+        monkeypatch.chdir(tmp_path)  # the list names the file as given
+        path = odd_db(tmp_path)
+        app = make_browser_app([Path(path.name), Path("missing.db")])
+
+        async def sorted_by_the_second_column(pilot: Pilot[int]) -> None:
+            await quiet(pilot)
+            await pilot.press("right", "o")
+            await quiet(pilot)
+
+        assert snap_compare(app, terminal_size=SIZE, run_before=sorted_by_the_second_column)

@@ -28,8 +28,9 @@ from tui_insert.core.engine import DEFAULT_WORKERS, Cancelled, Run
 from tui_insert.core.errors import UserError
 from tui_insert.core.report import RunSummary, rejected_lines, summarize
 from tui_insert.core.sources import Source
-from tui_insert.core.storage import reset_databases
+from tui_insert.core.storage import database_paths, reset_databases
 from tui_insert.core.tables import TABLES
+from tui_insert.ui.browser_screen import BrowserScreen
 from tui_insert.ui.confirm_screen import ConfirmScreen
 from tui_insert.ui.database_panel import DatabasePanel
 from tui_insert.ui.summary_screen import SummaryScreen
@@ -56,6 +57,7 @@ class TuiInsertApp(App[int]):
         Binding("r", "rerun", "Rerun"),
         Binding("x", "reset", "Reset databases"),
         Binding("s", "summary", "Summary"),
+        Binding("b", "browse", "Browse tables"),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -186,10 +188,12 @@ class TuiInsertApp(App[int]):
             self.summary = message.summary
             self.set_status(
                 f"Completed in {message.summary.seconds:.2f} s. "
-                "s: summary   r: run again   x: reset   q: quit"
+                "s: summary   b: browse   r: run again   x: reset   q: quit"
             )
             screen = self._top_screen()
-            if screen is not None and not isinstance(screen, ConfirmScreen):  # a question first
+            if isinstance(screen, BrowserScreen):  # not in the middle of browsing
+                self.notify("The run has completed: s shows the summary.", markup=False)
+            elif screen is not None and not isinstance(screen, ConfirmScreen):  # a question first
                 self.push_screen(SummaryScreen(message.summary, self.rejected))
         else:
             self.set_status("Stopped.")
@@ -259,6 +263,9 @@ class TuiInsertApp(App[int]):
         async with self._run_stopped():
             self.run_in_progress = None
             self.summary = None
+            for screen in self.screen_stack:
+                if isinstance(screen, BrowserScreen):
+                    await screen.release()  # its connections, while the tables are emptied
             try:
                 removed = await asyncio.to_thread(reset_databases, self.settings.db_dir)
             except UserError as e:
@@ -276,6 +283,13 @@ class TuiInsertApp(App[int]):
             self.push_screen(SummaryScreen(self.summary, self.rejected))
         else:
             self.notify("The summary opens when a run has completed.", markup=False)
+
+    def action_browse(self) -> None:
+        if isinstance(self.screen, BrowserScreen):
+            self.pop_screen()
+        else:
+            paths = list(database_paths(self.settings.db_dir).values())
+            self.push_screen(BrowserScreen(paths))
 
     async def action_quit(self) -> None:
         await self.stop_run()

@@ -1,0 +1,612 @@
+"""Reading any SQLite file for the table browser (SPEC §7): read-only, a page at a time.
+
+A connection is opened from a read-only URI built from the resolved path and then set
+`query_only`, so it cannot write even by mistake. Pages are fetched with keyset queries —
+`WHERE (sort value, key) > (last row seen) ORDER BY … LIMIT n` — so the last page of a million
+rows costs as little as the first. Values reach SQL only as bound parameters, and names only as
+quoted identifiers, so any table or column name works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+import aiosqlite
+
+from tui_insert.core.storage import read_only_uri
+
+PAGE_ROWS = 100
+# How long a query waits for another program's lock before saying the file is locked. (WAL
+# databases, like the ones tui-insert writes, never make a reader wait.)
+LOCK_TIMEOUT = 2.0
+CELL_CHARS = 48
+
+Move = Literal["first", "last", "next", "previous", "reload"]
+
+
+class BrowseError(Exception):
+    """A database cannot be read: `reason` says why, in a user's words."""
+
+    def __init__(self, reason: str, path: Path | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.path = path
+
+    def __str__(self) -> str:
+        return self.reason if self.path is None else f"{self.path.name}: {self.reason}"
+
+
+class QueryCancelled(BrowseError):
+    """The query was interrupted (escape)."""
+
+    def __init__(self) -> None:
+        super().__init__("query cancelled")
+
+
+def quote(name: str) -> str:
+    """An SQL identifier for any name: spaces, quotes, brackets and unicode included."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+# --- cells -------------------------------------------------------------------------------------
+
+# Control characters (newlines and tabs among them: a cell is one line), and the invisible
+# characters that reorder or hide text, written as escapes.
+_HIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+
+
+def visible_text(text: str, limit: int | None = None) -> str:
+    """`text` on one line with every control or invisible character shown as an escape, cut to
+    `limit` characters with an ellipsis."""
+    if limit is not None:
+        text = text[: limit * 4 + 1]  # escapes only lengthen it; no need to look further
+    text = _HIDDEN.sub(lambda m: repr(m.group())[1:-1], text)
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text
+
+
+CellKind = Literal["null", "number", "text", "blob"]
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    kind: CellKind
+
+
+def cell(value: object, limit: int = CELL_CHARS) -> Cell:
+    """How one stored value is shown: NULL apart from any text, floats at full precision,
+    BLOBs as their size, text literal and cut."""
+    if value is None:
+        return Cell("NULL", "null")
+    if isinstance(value, int):
+        return Cell(str(value), "number")
+    if isinstance(value, float):
+        return Cell(repr(value), "number")  # the shortest text that reads back as the same float
+    if isinstance(value, bytes):
+        return Cell(f"BLOB, {len(value):,} byte{'' if len(value) == 1 else 's'}", "blob")
+    return Cell(visible_text(str(value), limit), "text")
+
+
+# --- what is in a file -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    declared_type: str
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    name: str
+    kind: Literal["table", "view"]
+    rows: int | None  # None for views: counting one may mean running a large query
+
+
+# --- sorting and filtering ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sort:
+    column: str
+    descending: bool = False
+
+
+_COMPARISON = re.compile(r"\s*(>=|<=|!=|<>|>|<|=)\s*(.*?)\s*", re.DOTALL)
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+@dataclass(frozen=True)
+class Filter:
+    """One column's condition: `contains` some text (ignoring ASCII case), a comparison with a
+    number, `=`/`!=` some text, or `= null` / `!= null`."""
+
+    column: str
+    op: str  # contains, <, <=, >, >=, =, !=
+    value: str | int | float | None
+
+    def sql(self) -> tuple[str, list[object]]:
+        name = quote(self.column)
+        if self.op == "contains":
+            assert isinstance(self.value, str)
+            escaped = re.sub(r"([\\%_])", r"\\\1", self.value)
+            return f"{name} LIKE ? ESCAPE '\\'", [f"%{escaped}%"]
+        if self.value is None:
+            return f"{name} IS {'NOT ' if self.op == '!=' else ''}NULL", []
+        if self.op == "=":
+            return f"{name} = ?", [self.value]
+        if self.op == "!=":
+            return f"{name} IS NOT ?", [self.value]  # rows without a value do differ
+        # Only numbers are compared with a number: in SQLite every text is greater than any
+        # number, which would let every text through `> 5`.
+        return f"(typeof({name}) IN ('integer', 'real') AND {name} {self.op} ?)", [self.value]
+
+    def describe(self) -> str:
+        column = visible_text(self.column, 30)
+        if self.op == "contains":
+            return f"{column} contains {visible_text(repr(self.value), 30)}"
+        value = "null" if self.value is None else self.value
+        shown = visible_text(repr(value) if isinstance(value, str) else str(value), 30)
+        return f"{column} {self.op} {shown}"
+
+
+def parse_filter(column: str, text: str) -> Filter | None:
+    """The filter a user typed for `column`; None for empty text. Raises ValueError with a
+    message to show."""
+    if not text.strip():
+        return None
+    match = _COMPARISON.fullmatch(text)
+    if match is None:
+        value = text
+        if len(value) >= 2 and value[0] == value[-1] == '"':  # "> 5" in quotes: the text itself
+            value = value[1:-1]
+        return Filter(column, "contains", value)
+    op, operand = match.groups()
+    op = "!=" if op == "<>" else op
+    if operand.lower() == "null" and op in ("=", "!="):
+        return Filter(column, op, None)
+    number: int | float | None = None
+    if _NUMBER.fullmatch(operand):
+        number = float(operand) if re.search(r"[.eE]", operand) else int(operand)
+        if isinstance(number, int) and not -(2**63) <= number < 2**63:
+            number = float(number)  # beyond SQLite's integers; compared as a real
+
+    if number is not None:
+        return Filter(column, op, number)
+    if op in ("=", "!="):
+        if len(operand) >= 2 and operand[0] == operand[-1] == '"':
+            operand = operand[1:-1]
+        return Filter(column, op, operand)
+    if not operand:
+        raise ValueError(f"{op} needs a number after it, e.g. {op} 10")
+    raise ValueError(f"{op} compares with a number, not {operand!r}")
+
+
+# --- a database --------------------------------------------------------------------------------
+
+
+def _error(path: Path, e: sqlite3.Error) -> BrowseError:
+    text = str(e)
+    if text == "interrupted":
+        return QueryCancelled()
+    if "not a database" in text:
+        return BrowseError("not an SQLite database", path)
+    if "locked" in text or "busy" in text:
+        return BrowseError("locked by another program", path)
+    if "malformed" in text or "corrupt" in text:
+        return BrowseError(f"the database is damaged ({text})", path)
+    if "unable to open" in text:
+        return BrowseError(f"cannot open ({text})", path)
+    return BrowseError(f"cannot read: {text}", path)
+
+
+def _retrieved(future: asyncio.Future[None]) -> None:
+    """Mark an opening's failure as seen: its caller may have been cancelled meanwhile."""
+    if not future.cancelled():
+        future.exception()
+
+
+class DatabaseReader:
+    """One SQLite file, opened read-only. Every method raises BrowseError with a message for
+    the user (QueryCancelled after `interrupt`)."""
+
+    def __init__(self, path: Path, *, lock_timeout: float = LOCK_TIMEOUT) -> None:
+        self.path = path
+        self.lock_timeout = lock_timeout
+        self._db: aiosqlite.Connection | None = None
+        self._opening: asyncio.Future[None] | None = None
+        self._cancelled = False
+
+    @property
+    def is_open(self) -> bool:
+        return self._db is not None
+
+    async def open(self) -> None:
+        if self._db is not None:
+            return
+        # Opening starts a thread that only `close` ends; so an open runs to its end even when
+        # the caller is cancelled, and `close` waits for it.
+        if self._opening is None:
+            self._opening = asyncio.ensure_future(self._connect())
+            self._opening.add_done_callback(_retrieved)
+        opening = self._opening
+        try:
+            await asyncio.shield(opening)
+        finally:
+            if opening.done() and self._opening is opening:
+                self._opening = None
+
+    async def _connect(self) -> None:
+        path = self.path
+        if not path.exists():
+            raise BrowseError("no such file", path)
+        if path.is_dir():
+            raise BrowseError("a folder, not a database file", path)
+        try:
+            db = await aiosqlite.connect(
+                read_only_uri(path), uri=True, timeout=self.lock_timeout, isolation_level=None
+            )
+        except sqlite3.Error as e:
+            raise _error(path, e) from None
+        # Text that is not valid UTF-8 is shown with escapes instead of failing the page.
+        db.text_factory = _decode
+        try:
+            await db.execute("PRAGMA query_only = ON")
+            # Reading the schema is what tells a text file or a damaged file from a database.
+            await db.execute_fetchall("SELECT count(*) FROM sqlite_master")
+        except BaseException as e:
+            await db.close()
+            if isinstance(e, sqlite3.Error):
+                raise _error(path, e) from None
+            raise
+        self._db = db
+
+    async def close(self) -> None:
+        """Close the connection (and end its thread); `fetch` opens it again."""
+        opening, self._opening = self._opening, None
+        if opening is not None:
+            await asyncio.wait([opening])
+        db, self._db = self._db, None
+        if db is not None:
+            await db.close()
+
+    async def interrupt(self) -> None:
+        """Stop the query running now, and every later one until `resume`: they raise
+        QueryCancelled. (One move of a TableView runs several queries; a cancel that comes
+        between two of them must stop it all the same.)"""
+        self._cancelled = True
+        if self._db is not None:
+            await self._db.interrupt()
+
+    def resume(self) -> None:
+        """Let queries run again after `interrupt`."""
+        self._cancelled = False
+
+    async def fetch(self, sql: str, params: list[object] | tuple[object, ...] = ()) -> list[tuple]:
+        if self._cancelled:
+            raise QueryCancelled()
+        await self.open()
+        db = self._db
+        if db is None:  # closed while it opened
+            raise QueryCancelled()
+        try:
+            rows = await db.execute_fetchall(sql, params)
+        except sqlite3.Error as e:
+            raise _error(self.path, e) from None
+        except ValueError:  # aiosqlite: the connection was closed meanwhile
+            if self._db is db:
+                raise
+            raise QueryCancelled() from None
+        return [tuple(row) for row in rows]
+
+    async def version(self) -> int:
+        """Changes whenever another connection has committed to the file."""
+        return (await self.fetch("PRAGMA data_version"))[0][0]
+
+    async def tables(self) -> list[TableInfo]:
+        rows = await self.fetch(
+            "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view')"
+            " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY type, name"
+        )
+        tables = []
+        for name, kind in rows:
+            count = None
+            if kind == "table":
+                count = (await self.fetch(f"SELECT count(*) FROM {quote(name)}"))[0][0]
+            tables.append(TableInfo(name, kind, count))
+        return tables
+
+    async def columns(self, table: str) -> list[Column]:
+        rows = await self.fetch("SELECT name, type FROM pragma_table_info(?)", (table,))
+        return [Column(name, declared_type) for name, declared_type in rows]
+
+    async def key(self, table: TableInfo, columns: list[Column]) -> tuple[str, ...] | None:
+        """The columns that order the rows uniquely for keyset paging: the rowid (or the
+        column that is its alias), the primary key of a WITHOUT ROWID table, or None (a view:
+        its pages are counted off with OFFSET)."""
+        if table.kind != "table":
+            return None
+        names = {c.name.lower() for c in columns}
+        pk = await self.fetch(
+            "SELECT name, type FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk", (table.name,)
+        )
+        name = quote(table.name)
+        free = [n for n in ("rowid", "_rowid_", "oid") if n not in names]
+        try:
+            if not free:
+                raise BrowseError("every name of the rowid is taken by a column")
+            # The bare name: SQLite would take an unknown quoted name for a string.
+            await self.fetch(f"SELECT {free[0]} FROM {name} LIMIT 0")
+        except BrowseError:
+            # A WITHOUT ROWID table: its primary key is unique and never NULL.
+            return tuple(name for name, _ in pk) or None
+        if len(pk) == 1 and pk[0][1].upper() == "INTEGER":
+            plan = await self.fetch(
+                f"EXPLAIN QUERY PLAN SELECT * FROM {name} WHERE {quote(pk[0][0])} = 0"
+            )
+            if any("INTEGER PRIMARY KEY" in str(row[-1]) for row in plan):
+                return (pk[0][0],)  # the rowid under its column name
+        return (free[0],)
+
+
+# --- a table, a page at a time -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Query:
+    """Which rows of a table, in which order."""
+
+    table: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...] | None
+    sort: Sort | None = None
+    filters: tuple[Filter, ...] = ()
+
+    def sorted_by(self, sort: Sort | None) -> Query:
+        return replace(self, sort=sort)
+
+    def filtered(self, column: str, filter_: Filter | None) -> Query:
+        kept = tuple(f for f in self.filters if f.column != column)
+        return replace(self, filters=kept + ((filter_,) if filter_ else ()))
+
+    def filter_for(self, column: str) -> Filter | None:
+        return next((f for f in self.filters if f.column == column), None)
+
+    def terms(self) -> list[tuple[str, bool]]:
+        """The ORDER BY terms: the sort column, then the key (which makes the order total)."""
+        terms: list[tuple[str, bool]] = []
+        descending = self.sort.descending if self.sort else False
+        if self.sort is not None:
+            terms.append((self.sort.column, descending))
+        for name in self.key or ():
+            if (name, descending) not in terms:
+                terms.append((name, descending))
+        return terms
+
+    def where(self) -> tuple[list[str], list[object]]:
+        parts, params = [], []
+        for f in self.filters:
+            sql, values = f.sql()
+            parts.append(sql)
+            params.extend(values)
+        return parts, params
+
+
+class UndecodableText(str):
+    """Stored text that is not valid UTF-8: shown with escapes, and kept as its bytes, so that
+    a page can continue after it (`CAST(? AS TEXT)` gives back the very same value)."""
+
+    raw: bytes
+
+    def __new__(cls, raw: bytes) -> UndecodableText:
+        text = super().__new__(cls, raw.decode("utf-8", "backslashreplace"))
+        text.raw = raw
+        return text
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        return UndecodableText(data)
+
+
+def _bound(value: object) -> tuple[str, object]:
+    """The placeholder and parameter that stand for a stored value in a condition."""
+    if isinstance(value, UndecodableText):
+        return "CAST(? AS TEXT)", value.raw
+    return "?", value
+
+
+def _beyond(name: str, descending: bool, value: object) -> tuple[str, list[object]] | None:
+    """The condition for a value after `value` in one ORDER BY term (NULLs come first going up,
+    last going down, as in SQLite); None when nothing comes after."""
+    column = quote(name)
+    if not descending:
+        if value is None:
+            return f"{column} IS NOT NULL", []
+        mark, param = _bound(value)
+        return f"{column} > {mark}", [param]
+    if value is None:
+        return None
+    mark, param = _bound(value)
+    return f"({column} < {mark} OR {column} IS NULL)", [param]
+
+
+def _same(terms: list[tuple[str, bool]], values: tuple) -> tuple[list[str], list[object]]:
+    """Conditions for equal values in the first terms (NULL equals NULL here)."""
+    parts, params = [], []
+    for (name, _), value in zip(terms, values, strict=False):
+        mark, param = _bound(value)
+        parts.append(f"{quote(name)} IS {mark}")
+        params.append(param)
+    return parts, params
+
+
+def _after(
+    terms: list[tuple[str, bool]], values: tuple, *, inclusive: bool = False
+) -> tuple[str, list[object]]:
+    """Rows after the row whose order values are `values` (or that row too, if inclusive)."""
+    alternatives: list[str] = []
+    params: list[object] = []
+    for i, (name, descending) in enumerate(terms):
+        beyond = _beyond(name, descending, values[i])
+        if beyond is None:
+            continue
+        same, same_params = _same(terms[:i], values)
+        alternatives.append("(" + " AND ".join([*same, beyond[0]]) + ")")
+        params.extend(same_params)
+        params.extend(beyond[1])
+    if inclusive:
+        same, same_params = _same(terms, values)
+        alternatives.append("(" + " AND ".join(same) + ")")
+        params.extend(same_params)
+    if not alternatives:
+        return "0", []
+    return "(" + " OR ".join(alternatives) + ")", params
+
+
+def _reversed(terms: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    return [(name, not descending) for name, descending in terms]
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[tuple]  # the values of the table's columns
+    order: list[tuple]  # each row's values of the ORDER BY terms: the anchors of the next move
+    start: int  # how many matching rows come before this page
+    total: int  # the rows that match the filters
+
+
+def position_text(page: Page, table_rows: int | None = None) -> str:
+    """'rows 401–500 of 1,000,000' (and how many the table holds when a filter is on)."""
+    whole = "" if table_rows is None else f" ({table_rows:,} in the table)"
+    if not page.rows:
+        return "no rows match" + whole if table_rows is not None else "no rows"
+    first, last = page.start + 1, page.start + len(page.rows)
+    matching = " matching" if table_rows is not None else ""
+    return f"rows {first:,}–{last:,} of {page.total:,}{matching}{whole}"
+
+
+@dataclass
+class TableView:
+    """A table as the browser shows it: a query and its current page. A move changes them only
+    when it succeeds, so a cancelled or failed query leaves the view as it was."""
+
+    reader: DatabaseReader
+    query: Query
+    page_rows: int = PAGE_ROWS
+    page: Page | None = None
+    table_rows: int | None = field(default=None)  # all rows of the table, when filtered
+
+    @classmethod
+    async def open(cls, reader: DatabaseReader, table: TableInfo) -> TableView:
+        columns = await reader.columns(table.name)
+        key = await reader.key(table, columns)
+        return cls(reader, Query(table.name, tuple(columns), key))
+
+    async def go(self, move: Move, query: Query | None = None) -> Page:
+        """Show the first, last, next or previous page, or the current one again (`reload`,
+        after the table changed); with `query`, of that query (a new sort or filter)."""
+        query = query or self.query
+        page = self.page if query == self.query else None
+        if (page is None or not page.rows) and move != "last":
+            move = "first"
+        if page is not None and move in ("next", "previous"):
+            total, table_rows = page.total, self.table_rows
+        else:
+            total = await self._count(query)
+            table_rows = await self._count(replace(query, filters=())) if query.filters else None
+        if query.key is None:
+            new = await self._offset_page(query, move, page, total)
+        else:
+            new = await self._keyset_page(query, move, page, total)
+        self.query, self.page, self.table_rows = query, new, table_rows
+        return new
+
+    async def _count(self, query: Query, extra: tuple[str, list[object]] | None = None) -> int:
+        parts, params = query.where()
+        if extra is not None:
+            parts.append(extra[0])
+            params.extend(extra[1])
+        where = f" WHERE {' AND '.join(parts)}" if parts else ""
+        sql = f"SELECT count(*) FROM {quote(query.table)}{where}"
+        return (await self.reader.fetch(sql, params))[0][0]
+
+    async def _select(
+        self,
+        query: Query,
+        terms: list[tuple[str, bool]],
+        extra: tuple[str, list[object]] | None = None,
+        offset: int = 0,
+    ) -> tuple[list[tuple], list[tuple]]:
+        """One page in the order of `terms`: (rows, their order values)."""
+        parts, params = query.where()
+        if extra is not None:
+            parts.append(extra[0])
+            params.extend(extra[1])
+        order_names = [quote(name) for name, _ in terms]
+        shown = [quote(c.name) for c in query.columns]
+        where = f" WHERE {' AND '.join(parts)}" if parts else ""
+        order = ", ".join(f"{quote(n)} {'DESC' if d else 'ASC'}" for n, d in terms)
+        sql = (
+            f"SELECT {', '.join(order_names + shown)} FROM {quote(query.table)}{where}"
+            + (f" ORDER BY {order}" if order else "")
+            + " LIMIT ? OFFSET ?"
+        )
+        fetched = await self.reader.fetch(sql, [*params, self.page_rows, offset])
+        width = len(terms)
+        return [row[width:] for row in fetched], [row[:width] for row in fetched]
+
+    async def _keyset_page(self, query: Query, move: Move, page: Page | None, total: int) -> Page:
+        terms = query.terms()
+        if move == "first":
+            rows, order = await self._select(query, terms)
+            return Page(rows, order, 0, total)
+        if move == "last":
+            rows, order = await self._select(query, _reversed(terms))
+            rows.reverse()
+            order.reverse()
+            return Page(rows, order, max(total - len(rows), 0), total)
+        assert page is not None and page.rows
+        if move == "next":
+            rows, order = await self._select(query, terms, _after(terms, page.order[-1]))
+            if not rows:
+                return page
+            return Page(rows, order, page.start + len(page.rows), total)
+        if move == "previous":
+            before = _after(_reversed(terms), page.order[0])
+            rows, order = await self._select(query, _reversed(terms), before)
+            if len(rows) < self.page_rows:
+                return await self._keyset_page(query, "first", None, total)
+            rows.reverse()
+            order.reverse()
+            return Page(rows, order, max(page.start - len(rows), 0), total)
+        # reload: the same first row (or the next one, if it is gone), counted exactly
+        here = _after(terms, page.order[0], inclusive=True)
+        rows, order = await self._select(query, terms, here)
+        if not rows:
+            return await self._keyset_page(query, "last", None, total)
+        start = await self._count(query, _after(_reversed(terms), order[0]))
+        return Page(rows, order, start, total)
+
+    async def _offset_page(self, query: Query, move: Move, page: Page | None, total: int) -> Page:
+        terms = [(query.sort.column, query.sort.descending)] if query.sort else []
+        start = {
+            "first": 0,
+            "last": max(total - self.page_rows, 0),
+            "next": page.start + len(page.rows) if page else 0,
+            "previous": max(page.start - self.page_rows, 0) if page else 0,
+            "reload": min(page.start, max(total - self.page_rows, 0)) if page else 0,
+        }[move]
+        rows, order = await self._select(query, terms, offset=start)
+        if move == "next" and not rows and page is not None:
+            return page
+        return Page(rows, order, start, total)

@@ -1,0 +1,29 @@
+"""`tui-insert browse`: the table browser on its own, for any SQLite files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+
+from tui_insert.ui.browser_screen import BrowserScreen
+
+
+class BrowserApp(App[int]):
+    TITLE = "tui-insert browse"
+    # The app's first screen does not load its own CSS_PATH (Textual 8.2), so the app does.
+    CSS_PATH = BrowserScreen.CSS_PATH
+    BINDINGS = [Binding("q", "quit", "Quit")]
+
+    def __init__(self, paths: list[Path]) -> None:
+        super().__init__()
+        self.paths = paths
+
+    def get_default_screen(self) -> BrowserScreen:
+        return BrowserScreen(self.paths, closable=False)
+
+
+def make_browser_app(paths: list[Path]) -> BrowserApp:
+    """The browser app, as the command line and the tests build it."""
+    return BrowserApp(paths)

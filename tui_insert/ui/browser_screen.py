@@ -1,0 +1,421 @@
+"""The read-only table browser: the databases and their tables on the left, a page of rows on
+the right. Every query runs on the database's own reader thread (aiosqlite), so the screen
+stays responsive while one runs, and escape interrupts it.
+
+While anything writes to a file (a run, or another program), its `data_version` changes; the
+browser looks once a second and then shows the new counts and the current page again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import partial
+from pathlib import Path
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static, Tree
+from textual.widgets.tree import TreeNode
+
+from tui_insert.core.browse import (
+    BrowseError,
+    DatabaseReader,
+    Filter,
+    Move,
+    Page,
+    Query,
+    QueryCancelled,
+    Sort,
+    TableInfo,
+    TableView,
+    cell,
+    parse_filter,
+    position_text,
+    visible_text,
+)
+
+CHECK_SECONDS = 1.0  # how often the browser looks for changes in the files
+BUSY_AFTER_SECONDS = 0.25  # a query that takes longer says so (and that escape cancels it)
+_CELL_STYLES = {"null": "italic dim", "blob": "dim", "number": "", "text": ""}
+
+Place = tuple[int, str]  # a table: (which database, table name)
+
+
+def _filter_text(filter_: Filter | None) -> str:
+    """What the user would type to get `filter_` again."""
+    if filter_ is None:
+        return ""
+    if filter_.op == "contains":
+        return str(filter_.value)
+    value = "null" if filter_.value is None else filter_.value
+    return f"{filter_.op} {value}"
+
+
+class BrowserScreen(Screen[None]):
+    CSS_PATH = Path(__file__).with_name("browser_screen.tcss")
+    TITLE = "tui-insert browser"
+    BINDINGS = [
+        Binding("n", "page('next')", "Next"),
+        Binding("p", "page('previous')", "Prev"),
+        Binding("g", "page('first')", "First"),
+        Binding("G", "page('last')", "Last", key_display="G"),
+        Binding("o", "sort", "Sort"),
+        Binding("f", "filter", "Filter"),
+        Binding("f5", "refresh", "Refresh"),
+        Binding("escape", "cancel", "Back"),
+    ]
+
+    def __init__(self, paths: list[Path], *, closable: bool = True) -> None:
+        super().__init__()
+        self.readers = [DatabaseReader(path) for path in paths]
+        self.closable = closable  # in the app, escape goes back to the panels
+        self.view: TableView | None = None
+        self.view_database: int | None = None  # which reader the view reads
+        self._versions: dict[int, int] = {}  # per database, its data_version when last listed
+        self._listed: dict[int, list[TableInfo]] = {}
+        self._tree: Tree[Place | None] = Tree("Databases", id="browser-databases")
+        self._title = Static("", id="browser-title", markup=False)
+        self._table: DataTable[Text] = DataTable(
+            id="browser-rows", cursor_type="cell", zebra_stripes=True
+        )
+        self._filter = Input(id="browser-filter", classes="hidden")
+        self._filter_column = ""
+        self._position = Static("", id="browser-position", markup=False)
+        self._status = Static("", id="browser-status", markup=False)
+        self._job = 0  # counts queries started; only the newest one reports
+        self._query_running: int | None = None  # the query running now
+        self._in_background = False  # it is the check for changes, not the user's
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="browser"):
+            yield self._tree
+            with Vertical(id="browser-table"):
+                yield self._title
+                yield self._table
+                yield self._filter
+                yield self._position
+        yield self._status
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._tree.show_root = False
+        for index in range(len(self.readers)):
+            self._tree.root.add(self._database_label(index), data=None, expand=True)
+        self._start(self._list_databases, "reading the databases")
+        self.set_interval(CHECK_SECONDS, self._check_for_changes)
+
+    async def on_unmount(self) -> None:
+        await self.release()
+
+    async def release(self) -> None:
+        """Close every connection (before the databases are emptied, and when leaving); the
+        next check opens them again."""
+        for reader in self.readers:
+            await reader.interrupt()
+            await reader.close()
+        self._versions.clear()
+
+    # -- running queries ----------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        """A query is running."""
+        return self._query_running is not None
+
+    def _start(
+        self, job: Callable[[], Awaitable[None]], what: str, *, background: bool = False
+    ) -> None:
+        """Run `job` as the screen's one query: a newer one interrupts it. A background job
+        (the check for changes) leaves the status line alone unless it fails."""
+        interrupt_first = self.busy
+        self._job += 1
+        number = self._job
+        self._query_running = number
+        self._in_background = background
+
+        async def run() -> None:
+            try:
+                if interrupt_first:  # the query this one replaces
+                    await self._interrupt()
+                for reader in self.readers:
+                    reader.resume()
+                await job()
+                if number == self._job and not background:
+                    self.set_status("")
+            except QueryCancelled:
+                if number == self._job:
+                    self.set_status("Cancelled.")
+            except BrowseError as e:
+                if number == self._job:
+                    self.set_status(str(e), error=True)
+            except Exception as e:  # noqa: BLE001 - shown; the browser stays usable
+                self.set_status(f"Unexpected error: {type(e).__name__}: {e}", error=True)
+            finally:
+                if self._query_running == number:
+                    self._query_running = None
+
+        def say_busy() -> None:
+            if self._query_running == number:
+                self.set_status(f"{what.capitalize()}… (escape cancels)")
+
+        if not background:
+            self.set_timer(BUSY_AFTER_SECONDS, say_busy)
+        self.run_worker(
+            run(), group="browse", exclusive=True, description=what, exit_on_error=False
+        )
+
+    async def _interrupt(self) -> None:
+        for reader in self.readers:
+            await reader.interrupt()
+
+    def set_status(self, text: str, *, error: bool = False) -> None:
+        self._status.update(visible_text(text))  # messages may quote names from the file
+        self._status.set_class(error, "error")
+
+    # -- the databases and their tables -------------------------------------------------------
+
+    def _database_label(self, index: int, error: str | None = None) -> Text:
+        path = visible_text(str(self.readers[index].path))
+        if len(path) > 40:
+            path = "…" + path[-39:]  # the end of a long path says more than its start
+        label = Text(path, style="bold")
+        if error:
+            label.append(f"  {visible_text(error, 80)}", style="bold red")
+        return label
+
+    async def _list_databases(self, only_changed: bool = False) -> None:
+        """Read which tables each database holds and their row counts (with `only_changed`,
+        of the databases written since); if the table on show changed, show its page again."""
+        view_changed = False
+        for index, reader in enumerate(self.readers):
+            node = self._tree.root.children[index]
+            try:
+                version = await reader.version()  # opens the file, if need be
+                if only_changed and self._versions.get(index) == version:
+                    continue
+                tables = await reader.tables()
+                self._versions[index] = version
+            except QueryCancelled:
+                raise
+            except BrowseError as e:
+                self._versions.pop(index, None)
+                await reader.close()
+                self._show_listing(index, node, [], e.reason)
+                continue
+            self._show_listing(index, node, tables, None)
+            view_changed = view_changed or self.view_database == index
+            if self.view is None and tables:  # at the start: show rows before listing on
+                await self._open_table(index, tables[0])
+                view_changed = False
+        if self.view is not None and view_changed:
+            self._show_page(await self.view.go("reload"))
+
+    def _show_listing(
+        self, index: int, node: TreeNode[Place | None], tables: list[TableInfo], error: str | None
+    ) -> None:
+        node.set_label(self._database_label(index, error))
+        old = self._listed.get(index)
+        self._listed[index] = tables
+        if old is not None and old and [t.name for t in old] == [t.name for t in tables]:
+            for child, table in zip(node.children, tables, strict=True):
+                child.set_label(self._table_label(table))
+            return
+        node.remove_children()
+        for table in tables:
+            node.add_leaf(self._table_label(table), data=(index, table.name))
+        if not tables and error is None:
+            node.add_leaf(Text("no tables", style="dim italic"), data=None)
+
+    @staticmethod
+    def _table_label(table: TableInfo) -> Text:
+        label = Text(visible_text(table.name, 24))
+        size = "view" if table.rows is None else f"{table.rows:,} rows"
+        label.append(f"  {size}", style="dim")
+        return label
+
+    @on(Tree.NodeSelected)
+    def _table_chosen(self, event: Tree.NodeSelected[Place | None]) -> None:
+        place = event.node.data
+        if place is None:
+            return
+        index, name = place
+        table = next((t for t in self._listed.get(index, []) if t.name == name), None)
+        if table is not None:
+            self._start(lambda: self._open_table(index, table), f"opening {name}")
+
+    async def _open_table(self, index: int, table: TableInfo) -> None:
+        view = await TableView.open(self.readers[index], table)
+        page = await view.go("first")
+        self.view, self.view_database = view, index
+        self._show_page(page, row=0, column=0, columns=True)
+        self._table.focus()  # the rows are what one came for; tab goes back to the list
+
+    # -- the page of rows ---------------------------------------------------------------------
+
+    def _show_page(
+        self,
+        page: Page,
+        *,
+        row: int | None = None,
+        column: int | None = None,
+        columns: bool = False,
+    ) -> None:
+        """Show `page` with the cursor on `row` (-1: the last; None: where it was) and
+        `column` (None: where it was); with `columns`, set up the columns first."""
+        assert self.view is not None and self.view_database is not None
+        table, query = self._table, self.view.query
+        row = table.cursor_row if row is None else row
+        column = table.cursor_column if column is None else column
+        with self.app.batch_update():
+            if columns:
+                self._show_columns()
+            table.clear()
+            table.add_rows([[_cell_text(value) for value in values] for values in page.rows])
+            if page.rows:
+                last_row = len(page.rows) - 1
+                table.move_cursor(
+                    row=last_row if row < 0 else min(row, last_row),
+                    column=min(column, max(len(query.columns) - 1, 0)),
+                    animate=False,
+                )
+            self._position.update(self._position_text(page))
+
+    def _show_columns(self) -> None:
+        assert self.view is not None and self.view_database is not None
+        query = self.view.query
+        database = self.readers[self.view_database].path.name
+        self._title.update(
+            f"{visible_text(database, 40)} › {visible_text(query.table, 60)}"
+            f" · {len(query.columns)} column{'' if len(query.columns) == 1 else 's'}"
+        )
+        self._table.clear(columns=True)
+        for column in query.columns:
+            label = Text(visible_text(column.name, 30), style="bold")
+            if query.sort is not None and query.sort.column == column.name:
+                label.append(" ▼" if query.sort.descending else " ▲")
+            if query.filter_for(column.name) is not None:
+                label.append(" ≈")
+            self._table.add_column(label)
+
+    def _position_text(self, page: Page) -> str:
+        assert self.view is not None
+        query = self.view.query
+        parts = [position_text(page, self.view.table_rows)]
+        if query.sort is not None:
+            order = "descending" if query.sort.descending else "ascending"
+            parts.append(f"sorted by {visible_text(query.sort.column, 30)}, {order}")
+        parts.extend(f"filter: {f.describe()}" for f in query.filters)
+        return " · ".join(parts)
+
+    def _current_column(self) -> str | None:
+        if self.view is None or not self.view.query.columns:
+            return None
+        index = min(self._table.cursor_column, len(self.view.query.columns) - 1)
+        return self.view.query.columns[index].name
+
+    # -- keys -----------------------------------------------------------------------------------
+
+    def action_page(self, move: Move) -> None:
+        view = self.view
+        if view is None:
+            return
+        row = -1 if move in ("previous", "last") else 0
+
+        async def job() -> None:
+            self._show_page(await view.go(move), row=row)
+
+        self._start(job, f"{move} page")
+
+    def action_sort(self) -> None:
+        column = self._current_column()
+        if column is not None:
+            self._sort_by(column)
+
+    @on(DataTable.HeaderSelected)
+    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
+        if self.view is not None:
+            self._sort_by(self.view.query.columns[event.column_index].name)
+
+    def _sort_by(self, column: str) -> None:
+        """Ascending, then descending, then the table's own order again."""
+        assert self.view is not None
+        sort = self.view.query.sort
+        if sort is None or sort.column != column:
+            new: Sort | None = Sort(column)
+        elif not sort.descending:
+            new = Sort(column, descending=True)
+        else:
+            new = None
+        self._change_query(self.view.query.sorted_by(new), f"sorting by {column}")
+
+    def _change_query(self, query: Query, what: str) -> None:
+        view = self.view
+        assert view is not None
+
+        async def job() -> None:
+            page = await view.go("first", query)
+            self._show_page(page, row=0, columns=True)
+
+        self._start(job, what)
+
+    def action_filter(self) -> None:
+        column = self._current_column()
+        if column is None or self.view is None:
+            return
+        self._filter_column = column
+        self._filter.placeholder = (
+            f"Filter {visible_text(column, 30)}: text it contains, or > 10, <= 2.5, = abc,"
+            " != null. Empty: no filter. Enter applies, escape closes."
+        )
+        self._filter.value = _filter_text(self.view.query.filter_for(column))
+        self._filter.remove_class("hidden")
+        self._filter.focus()
+
+    @on(Input.Submitted, "#browser-filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        if self.view is None:
+            return
+        try:
+            new = parse_filter(self._filter_column, event.value)
+        except ValueError as e:
+            self.set_status(str(e), error=True)
+            return
+        self._close_filter()
+        query = self.view.query.filtered(self._filter_column, new)
+        self._change_query(query, f"filtering {self._filter_column}")
+
+    def _close_filter(self) -> None:
+        self._filter.add_class("hidden")
+        self._table.focus()
+
+    def action_refresh(self) -> None:
+        self._start(self._list_databases, "refreshing")
+
+    def _check_for_changes(self) -> None:
+        """Once a second, unless a query is running: show what was written since."""
+        if not self.busy:
+            check = partial(self._list_databases, only_changed=True)
+            self._start(check, "refreshing", background=True)
+
+    async def action_cancel(self) -> None:
+        if not self._filter.has_class("hidden"):
+            self._close_filter()
+        elif self.busy and not self._in_background:
+            await self._interrupt()
+        elif self.closable:
+            self.dismiss()  # (a check for changes in progress ends with the screen)
+
+
+def _cell_text(value: object) -> Text:
+    shown = cell(value)
+    return Text(
+        shown.text,
+        style=_CELL_STYLES[shown.kind],
+        justify="right" if shown.kind == "number" else "left",
+        no_wrap=True,
+    )
