@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Static, Tree
+from textual.widgets import DataTable, Input, Static, Tree
 
 from tests.helpers import run_engine
 from tests.ui.test_app import sample_app, settle
@@ -213,11 +214,12 @@ async def test_odd_names_and_values_show_literally(tmp_path: Path) -> None:
         assert tree_lines(screen)[1] == '  odd [bold]table[/] "q" …  4 rows'
         assert "\x1b" not in text_of(screen, "#browser-title")
         assert text_of(screen, "#browser-title").endswith('"q" \\x1b[31m · 4 columns')
-        assert column_labels(screen) == ['[@click=app.quit]x', 'spaced "name" é', "[b]", "n"]
+        assert column_labels(screen) == ["[@click=app.quit]x", 'spaced "name" é', "[b]", "n"]
         rows = shown_rows(screen)
         assert rows[0] == ["[red]not red[/]", "0.30000000000000004", "BLOB, 3 bytes", "NULL"]
         assert rows[1] == ["NULL", "1e-300", "NULL", "9223372036854775807"]
-        assert rows[2] == ["\\x1b]0;title\\x07bell\\ttab\\nline",
+        assert rows[2] == [
+            "\\x1b]0;title\\x07bell\\ttab\\nline",
             "123456789.12345679",
             "BLOB, 0 bytes",
             "-1",
@@ -295,30 +297,31 @@ async def test_escape_cancels_a_slow_query_and_keeps_the_page(
 ) -> None:
     # The screen says at once that a query runs (and that escape cancels it).
     monkeypatch.setattr(browser_screen, "BUSY_AFTER_SECONDS", 0.01)
-    path = tmp_path / "big.db"
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, word TEXT)")
-    conn.execute(
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000000)"
-        " INSERT INTO t SELECT i, hex(randomblob(16)) FROM n"
-    )
-    conn.commit()
-    conn.close()
+    path = make_db(tmp_path / "slow.db", "CREATE TABLE t (id INTEGER PRIMARY KEY, word TEXT)")
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)"
+            " INSERT INTO t SELECT i, printf('%.*c', 2000, 'a') FROM n"
+        )
+        conn.commit()
     app = make_browser_app([path])
     async with app.run_test(size=SIZE) as pilot:
         screen = await quiet(pilot)
         first = shown_rows(screen)
-        # A sort on an unindexed column of two million rows: long enough to cancel.
-        await pilot.press("right")
-        screen.action_sort()  # not pilot.press("o"): that would wait until the query is done
-        while not text_of(screen, "#browser-status").startswith("Sorting by word…"):
-            assert screen.busy, "the sort ended before it could be cancelled"
+        # 300 a's then b, looked for in 1,000 texts of 2,000 a's: LIKE takes seconds to fail.
+        await pilot.press("right", "f")
+        field = screen.query_one("#browser-filter", Input)
+        field.value = "a" * 300 + "b"
+        # As enter does, without pilot.press waiting for the query to end.
+        field.post_message(Input.Submitted(field, field.value))
+        while not text_of(screen, "#browser-status").startswith("Filtering word…"):
+            assert screen.busy or not field.has_class("hidden"), "no query to cancel"
             await pilot.pause(0.01)  # the screen's word that the query runs is the event
         await pilot.press("escape")
         screen = await quiet(pilot)
         assert text_of(screen, "#browser-status") == "Cancelled."
         assert shown_rows(screen) == first
-        assert column_labels(screen) == ["id", "word"]
+        assert column_labels(screen) == ["id", "word"]  # no filter mark: nothing changed
         assert isinstance(app, BrowserApp) and app.is_running  # escape did not leave
 
 

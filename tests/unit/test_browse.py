@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import random
 import sqlite3
+import threading
 import time
 import unicodedata
 from collections.abc import AsyncIterator, Callable
@@ -687,3 +688,40 @@ async def test_a_cancel_between_two_queries_of_a_move_stops_the_move(tmp_path):
         with pytest.raises(QueryCancelled):
             await view.go("last")
         assert len(statements) == 1 and view.page is page
+
+
+async def test_the_figures_of_a_page_agree_while_another_program_writes(tmp_path):
+    """Counts and rows of one move come from one snapshot of the file, so that the position
+    never runs past the total while rows keep coming (WAL: the writer never waits)."""
+    path = make_db(
+        tmp_path / "busy.db", "PRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY)"
+    )
+    stop, written = threading.Event(), []
+
+    def write() -> None:  # rows land all over the order, before the page as well as after
+        rnd = random.Random(3)
+        with closing(sqlite3.connect(path, isolation_level=None)) as db:
+            while not stop.is_set():
+                db.execute("BEGIN IMMEDIATE")
+                rows = [(rnd.randrange(10**12),) for _ in range(50)]
+                db.executemany("INSERT OR IGNORE INTO t VALUES (?)", rows)
+                db.execute("COMMIT")
+                written.append(50)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        async with opened(path) as reader:
+            view = await view_of(reader, "t", page_rows=10)
+            while len(written) < 5:
+                await asyncio.sleep(0.01)  # the writer's commits are the event waited for
+            for move in ["last", "reload", "previous", "reload", "first", "next"] * 40:
+                page = await view.go(move)
+                assert page.start + len(page.rows) <= page.total, (move, page.start, page.total)
+                if move in ("last", "reload") and page.rows:
+                    rows = await reader.fetch("SELECT count(*) FROM t")
+                    assert page.total <= rows[0][0]
+    finally:
+        stop.set()
+        writer.join()
+    assert len(written) > 5  # the writer went on meanwhile

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -306,6 +308,22 @@ class DatabaseReader:
             raise QueryCancelled() from None
         return [tuple(row) for row in rows]
 
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[None]:
+        """The queries inside see the file as it was at the first of them: the counts and the
+        rows of one page agree, even while a run writes. (In WAL mode a reader holds back no
+        writer.)"""
+        await self.fetch("BEGIN")
+        db = self._db
+        try:
+            yield
+        finally:
+            if db is not None and db is self._db and db.in_transaction:
+                try:
+                    await db.execute("ROLLBACK")  # it read only: nothing is undone
+                except (sqlite3.Error, ValueError):
+                    await self.close()  # a connection in an unknown state: the next reopens it
+
     async def version(self) -> int:
         """Changes whenever another connection has committed to the file."""
         return (await self.fetch("PRAGMA data_version"))[0][0]
@@ -516,6 +534,12 @@ class TableView:
         """Show the first, last, next or previous page, or the current one again (`reload`,
         after the table changed); with `query`, of that query (a new sort or filter)."""
         query = query or self.query
+        async with self.reader.snapshot():
+            new, table_rows = await self._move(move, query)
+        self.query, self.page, self.table_rows = query, new, table_rows
+        return new
+
+    async def _move(self, move: Move, query: Query) -> tuple[Page, int | None]:
         page = self.page if query == self.query else None
         if (page is None or not page.rows) and move != "last":
             move = "first"
@@ -525,11 +549,8 @@ class TableView:
             total = await self._count(query)
             table_rows = await self._count(replace(query, filters=())) if query.filters else None
         if query.key is None:
-            new = await self._offset_page(query, move, page, total)
-        else:
-            new = await self._keyset_page(query, move, page, total)
-        self.query, self.page, self.table_rows = query, new, table_rows
-        return new
+            return await self._offset_page(query, move, page, total), table_rows
+        return await self._keyset_page(query, move, page, total), table_rows
 
     async def _count(self, query: Query, extra: tuple[str, list[object]] | None = None) -> int:
         parts, params = query.where()
