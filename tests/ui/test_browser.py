@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Input, Static, Tree
 
 from tests.helpers import run_engine
 from tests.ui.test_app import sample_app, settle
+from tui_insert.core.browse import parse_filter
 from tui_insert.core.storage import database_paths
 from tui_insert.ui import browser_screen
 from tui_insert.ui.browser_app import BrowserApp, make_browser_app
@@ -372,3 +373,9 @@ async def test_a_locked_database_is_a_message_until_the_lock_goes(tmp_path: Path
             assert text_of(screen, "#browser-position") == "rows 1–2 of 2"
     finally:
         writer.close()
+
+
+@pytest.mark.parametrize("typed", ["abc", "> 5", '"> 5"', '= "7"', "= abc", "!= null", '= "null"'])
+def test_the_filter_field_opens_with_what_gives_the_same_filter_again(typed: str) -> None:
+    filter_ = parse_filter("c", typed)
+    assert parse_filter("c", browser_screen._filter_text(filter_)) == filter_

@@ -14,7 +14,7 @@ import re
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -522,7 +522,7 @@ class TableView:
     query: Query
     page_rows: int = PAGE_ROWS
     page: Page | None = None
-    table_rows: int | None = field(default=None)  # all rows of the table, when filtered
+    table_rows: int | None = None  # all rows of the table, when filtered
 
     @classmethod
     async def open(cls, reader: DatabaseReader, table: TableInfo) -> TableView:

@@ -287,7 +287,7 @@ class TuiInsertApp(App[int]):
     def action_browse(self) -> None:
         if isinstance(self.screen, BrowserScreen):
             self.pop_screen()
-        else:
+        elif not isinstance(self.screen, ConfirmScreen):  # the question is answered first
             paths = list(database_paths(self.settings.db_dir).values())
             self.push_screen(BrowserScreen(paths))
 

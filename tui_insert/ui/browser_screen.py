@@ -49,10 +49,12 @@ def _filter_text(filter_: Filter | None) -> str:
     """What the user would type to get `filter_` again."""
     if filter_ is None:
         return ""
-    if filter_.op == "contains":
-        return str(filter_.value)
-    value = "null" if filter_.value is None else filter_.value
-    return f"{filter_.op} {value}"
+    value = "null" if filter_.value is None else str(filter_.value)
+    op = "" if filter_.op == "contains" else f"{filter_.op} "
+    typed = f"{op}{value}"
+    if parse_filter(filter_.column, typed) == filter_:
+        return typed
+    return f'{op}"{value}"'  # text that would read as something else: "> 5", = "7"
 
 
 class BrowserScreen(Screen[None]):
