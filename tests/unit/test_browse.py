@@ -31,8 +31,8 @@ from tui_insert.core.browse import (
     parse_filter,
     position_text,
     quote,
-    visible_text,
 )
+from tui_insert.core.rules import visible
 
 # --- helpers -------------------------------------------------------------------------------------
 
@@ -444,7 +444,7 @@ def test_control_characters_are_shown_as_escapes():
     text = cell("a\x1b[31mb\nc\td\x00e\x9bf\u202eg\u200bh\x7fi").text
     assert text == "a\\x1b[31mb\\nc\\td\\x00e\\x9bf\\u202eg\\u200bh\\x7fi"
     assert not [ch for ch in text if unicodedata.category(ch) in ("Cc", "Cf")]
-    assert visible_text("ü [bold]x[/] 'q'") == "ü [bold]x[/] 'q'"
+    assert visible("ü [bold]x[/] 'q'") == "ü [bold]x[/] 'q'"
 
 
 async def test_values_come_back_exactly_from_the_file(tmp_path):
@@ -605,9 +605,17 @@ async def test_interrupt_cancels_a_slow_query_and_leaves_the_view_as_it_was(tmp_
         view = await view_of(reader, "t", page_rows=5)
         page, query = await view.go("first"), view.query
         slow = query.sorted_by(Sort("b", True)).filtered("b", parse_filter("b", "a" * 300 + "b"))
+        fetch, sent = reader.fetch, asyncio.Event()
+
+        async def noting_the_slow_statement(sql, params=()):
+            if "LIKE" in sql:
+                sent.set()  # from here on only SQLite's interrupt can stop it
+            return await fetch(sql, params)
+
+        reader.fetch = noting_the_slow_statement
         started = time.monotonic()
         task = asyncio.create_task(view.go("first", slow))
-        await asyncio.sleep(0.02)
+        await sent.wait()
         while not task.done():  # until the query has reached SQLite and stopped
             await reader.interrupt()
             await asyncio.sleep(0.01)

@@ -20,6 +20,7 @@ from typing import Literal
 
 import aiosqlite
 
+from tui_insert.core.rules import visible
 from tui_insert.core.storage import read_only_uri
 
 PAGE_ROWS = 100
@@ -57,22 +58,6 @@ def quote(name: str) -> str:
 
 # --- cells -------------------------------------------------------------------------------------
 
-# Control characters (newlines and tabs among them: a cell is one line), and the invisible
-# characters that reorder or hide text, written as escapes.
-_HIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
-
-
-def visible_text(text: str, limit: int | None = None) -> str:
-    """`text` on one line with every control or invisible character shown as an escape, cut to
-    `limit` characters with an ellipsis."""
-    if limit is not None:
-        text = text[: limit * 4 + 1]  # escapes only lengthen it; no need to look further
-    text = _HIDDEN.sub(lambda m: repr(m.group())[1:-1], text)
-    if limit is not None and len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return text
-
-
 CellKind = Literal["null", "number", "text", "blob"]
 
 
@@ -93,7 +78,7 @@ def cell(value: object, limit: int = CELL_CHARS) -> Cell:
         return Cell(repr(value), "number")  # the shortest text that reads back as the same float
     if isinstance(value, bytes):
         return Cell(f"BLOB, {len(value):,} byte{'' if len(value) == 1 else 's'}", "blob")
-    return Cell(visible_text(str(value), limit), "text")
+    return Cell(visible(str(value), limit), "text")
 
 
 # --- what is in a file -------------------------------------------------------------------------
@@ -151,11 +136,11 @@ class Filter:
         return f"(typeof({name}) IN ('integer', 'real') AND {name} {self.op} ?)", [self.value]
 
     def describe(self) -> str:
-        column = visible_text(self.column, 30)
+        column = visible(self.column, 30)
         if self.op == "contains":
-            return f"{column} contains {visible_text(repr(self.value), 30)}"
+            return f"{column} contains {visible(repr(self.value), 30)}"
         value = "null" if self.value is None else self.value
-        shown = visible_text(repr(value) if isinstance(value, str) else str(value), 30)
+        shown = visible(repr(value) if isinstance(value, str) else str(value), 30)
         return f"{column} {self.op} {shown}"
 
 
@@ -357,14 +342,16 @@ class DatabaseReader:
         )
         name = quote(table.name)
         free = [n for n in ("rowid", "_rowid_", "oid") if n not in names]
-        try:
-            if not free:
-                raise BrowseError("every name of the rowid is taken by a column")
-            # The bare name: SQLite would take an unknown quoted name for a string.
-            await self.fetch(f"SELECT {free[0]} FROM {name} LIMIT 0")
-        except BrowseError:
-            # A WITHOUT ROWID table: its primary key is unique and never NULL.
-            return tuple(name for name, _ in pk) or None
+        if free:
+            try:
+                # The bare name: SQLite would take an unknown quoted name for a string.
+                await self.fetch(f"SELECT {free[0]} FROM {name} LIMIT 0")
+            except QueryCancelled:
+                raise
+            except BrowseError:
+                free = []  # a WITHOUT ROWID table
+        if not free:  # its primary key is unique and never NULL (or OFFSET paging)
+            return tuple(column for column, _ in pk) or None
         if len(pk) == 1 and pk[0][1].upper() == "INTEGER":
             plan = await self.fetch(
                 f"EXPLAIN QUERY PLAN SELECT * FROM {name} WHERE {quote(pk[0][0])} = 0"

@@ -58,12 +58,20 @@ class BadRecord:
 
 # --- showing values inside messages ------------------------------------------------------------
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Control characters (terminal escapes, and newlines and tabs: shown text is one line), and
+# the invisible characters that reorder or hide text.
+_HIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 
 
-def visible(text: str) -> str:
-    """Text with control characters (terminal escapes among them) written as visible escapes."""
-    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+def visible(text: str, limit: int | None = None) -> str:
+    """`text` on one line with every control or invisible character written as a visible
+    escape, cut to `limit` characters with an ellipsis."""
+    if limit is not None:
+        text = text[: limit * 4 + 1]  # escapes only lengthen it; no need to look further
+    text = _HIDDEN.sub(lambda m: repr(m.group())[1:-1], text)
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text
 
 
 def show(value: Any, limit: int = 60) -> str:

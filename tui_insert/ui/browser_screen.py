@@ -35,8 +35,8 @@ from tui_insert.core.browse import (
     cell,
     parse_filter,
     position_text,
-    visible_text,
 )
+from tui_insert.core.rules import visible
 
 CHECK_SECONDS = 1.0  # how often the browser looks for changes in the files
 BUSY_AFTER_SECONDS = 0.25  # a query that takes longer says so (and that escape cancels it)
@@ -176,18 +176,18 @@ class BrowserScreen(Screen[None]):
             await reader.interrupt()
 
     def set_status(self, text: str, *, error: bool = False) -> None:
-        self._status.update(visible_text(text))  # messages may quote names from the file
+        self._status.update(visible(text))  # messages may quote names from the file
         self._status.set_class(error, "error")
 
     # -- the databases and their tables -------------------------------------------------------
 
     def _database_label(self, index: int, error: str | None = None) -> Text:
-        path = visible_text(str(self.readers[index].path))
+        path = visible(str(self.readers[index].path))
         if len(path) > 40:
             path = "…" + path[-39:]  # the end of a long path says more than its start
         label = Text(path, style="bold")
         if error:
-            label.append(f"  {visible_text(error, 80)}", style="bold red")
+            label.append(f"  {visible(error, 80)}", style="bold red")
         return label
 
     async def _list_databases(self, only_changed: bool = False) -> None:
@@ -235,7 +235,7 @@ class BrowserScreen(Screen[None]):
 
     @staticmethod
     def _table_label(table: TableInfo) -> Text:
-        label = Text(visible_text(table.name, 24))
+        label = Text(visible(table.name, 24))
         size = "view" if table.rows is None else f"{table.rows:,} rows"
         label.append(f"  {size}", style="dim")
         return label
@@ -292,12 +292,12 @@ class BrowserScreen(Screen[None]):
         query = self.view.query
         database = self.readers[self.view_database].path.name
         self._title.update(
-            f"{visible_text(database, 40)} › {visible_text(query.table, 60)}"
+            f"{visible(database, 40)} › {visible(query.table, 60)}"
             f" · {len(query.columns)} column{'' if len(query.columns) == 1 else 's'}"
         )
         self._table.clear(columns=True)
         for column in query.columns:
-            label = Text(visible_text(column.name, 30), style="bold")
+            label = Text(visible(column.name, 30), style="bold")
             if query.sort is not None and query.sort.column == column.name:
                 label.append(" ▼" if query.sort.descending else " ▲")
             if query.filter_for(column.name) is not None:
@@ -310,7 +310,7 @@ class BrowserScreen(Screen[None]):
         parts = [position_text(page, self.view.table_rows)]
         if query.sort is not None:
             order = "descending" if query.sort.descending else "ascending"
-            parts.append(f"sorted by {visible_text(query.sort.column, 30)}, {order}")
+            parts.append(f"sorted by {visible(query.sort.column, 30)}, {order}")
         parts.extend(f"filter: {f.describe()}" for f in query.filters)
         return " · ".join(parts)
 
@@ -371,7 +371,7 @@ class BrowserScreen(Screen[None]):
             return
         self._filter_column = column
         self._filter.placeholder = (
-            f"Filter {visible_text(column, 30)}: text it contains, or > 10, <= 2.5, = abc,"
+            f"Filter {visible(column, 30)}: text it contains, or > 10, <= 2.5, = abc,"
             " != null. Empty: no filter. Enter applies, escape closes."
         )
         self._filter.value = _filter_text(self.view.query.filter_for(column))
