@@ -16,10 +16,12 @@ from typing import IO
 
 from tui_insert import __version__
 from tui_insert.core.engine import DEFAULT_WORKERS, MAX_WORKERS, Run
-from tui_insert.core.errors import UserError
+from tui_insert.core.errors import StoreError, UserError
 from tui_insert.core.report import copy_rejects, write_report
+from tui_insert.core.reset import reset_databases
 from tui_insert.core.sources import Source, find_sources
-from tui_insert.core.storage import database_paths, reset_databases
+from tui_insert.core.storage import database_paths
+from tui_insert.core.waiting import Wait
 
 COMMANDS = ("run", "browse", "reset", "generate")
 
@@ -177,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "reset":
             return reset_command(args)
         return generate_command(args)
-    except UserError as e:
+    except (UserError, StoreError) as e:
         print(f"tui-insert: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
@@ -212,6 +214,7 @@ def run_command(args: argparse.Namespace) -> int:
         latency=args.latency or 0.0,
         reset=args.reset,
         as_json=args.json,
+        on_wait=tell_wait,
     )
     try:
         run.prepare(before_writing=open_rejects)
@@ -254,6 +257,11 @@ def ui_command(args: argparse.Namespace, sources: dict[str, Source]) -> int:
     return app.return_code or 0
 
 
+def tell_wait(wait: Wait) -> None:
+    """A long wait for a lock, on stderr (from any thread): a line every few seconds."""
+    print(f"tui-insert: {wait}", file=sys.stderr, flush=True)
+
+
 def _wait_interruptibly(run: Run) -> None:
     # A join with a timeout lets Ctrl-C through to the main thread.
     while not run.wait(0.2):
@@ -271,7 +279,7 @@ def browse_command(args: argparse.Namespace) -> int:
 
 
 def reset_command(args: argparse.Namespace) -> int:
-    removed = reset_databases(args.db_dir)
+    removed = reset_databases(args.db_dir, tell_wait)
     if not removed:
         print(f"tui-insert: no databases in {args.db_dir}: nothing to empty", file=sys.stderr)
     for table, rows in removed.items():

@@ -64,7 +64,7 @@ def run_orders(
     users: tuple[int, ...] = (1,),
     products: tuple[int, ...] = (1,),
 ) -> Decision:
-    return decide_orders(check_orders(records), IdSet(ids), IdSet(users), IdSet(products))
+    return decide_orders(check_orders(records), IdSet(ids), set(users), set(products))
 
 
 RUN = {"users": run_users, "products": run_products, "orders": run_orders}

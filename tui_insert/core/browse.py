@@ -21,7 +21,7 @@ from typing import Literal
 import aiosqlite
 
 from tui_insert.core.rules import visible
-from tui_insert.core.storage import read_only_uri
+from tui_insert.core.storage import STATE_TABLE, read_only_uri
 
 PAGE_ROWS = 100
 # How long a query waits for another program's lock before saying the file is locked. (WAL
@@ -314,9 +314,11 @@ class DatabaseReader:
         return (await self.fetch("PRAGMA data_version"))[0][0]
 
     async def tables(self) -> list[TableInfo]:
+        # SQLite's own tables and tui-insert's bookkeeping are not data: left out.
         rows = await self.fetch(
             "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view')"
-            " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY type, name"
+            " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name != ? ORDER BY type, name",
+            (STATE_TABLE,),
         )
         tables = []
         for name, kind in rows:

@@ -31,15 +31,12 @@ from typing import Any
 
 from tui_insert.core.errors import InputError, UserError
 from tui_insert.core.node import NodeSettings, node_main
+from tui_insert.core.reset import reset_databases
 from tui_insert.core.rules import Reason
 from tui_insert.core.sources import Source
-from tui_insert.core.storage import (
-    check_databases,
-    database_paths,
-    prepare_databases,
-    reset_databases,
-)
+from tui_insert.core.storage import FileId, check_databases, database_paths, prepare_databases
 from tui_insert.core.tables import TABLES
+from tui_insert.core.waiting import OnWait, Stopped, Wait
 
 DEFAULT_WORKERS = 1
 MAX_WORKERS = 64
@@ -65,6 +62,8 @@ class TableProgress:
     started_at: float | None = None
     finished_at: float | None = None
     done: bool = False
+    # What the table's node waits for right now, if it has waited long enough to say so.
+    waiting: Wait | None = None
     clock: Callable[[], float] = time.monotonic
 
     @property
@@ -90,8 +89,10 @@ class Run:
         reset: bool = False,
         as_json: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        on_wait: OnWait | None = None,
     ) -> None:
-        """`clock` times the run (a test may freeze it)."""
+        """`clock` times the run (a test may freeze it). `on_wait` hears every notice of a
+        long wait for a lock (from any thread), also while preparing or resetting."""
         if not 1 <= workers <= MAX_WORKERS:
             raise UserError(f"--workers must be from 1 to {MAX_WORKERS}, got {workers}")
         self.sources = sources
@@ -103,6 +104,8 @@ class Run:
         self.reset = reset
         self.as_json = as_json
         self.clock = clock
+        self.on_wait = on_wait
+        self._identities: dict[str, FileId] = {}
         self._spool = tempfile.TemporaryDirectory(prefix="tui-insert-")
         self.spool_dir = Path(self._spool.name)
         paths = database_paths(db_dir)
@@ -113,6 +116,7 @@ class Run:
         self.started_at: float | None = None
         self.finished_at: float | None = None
         self._stopping = False
+        self._stop = threading.Event()  # ends a wait for a lock while preparing
         self._conns: dict[str, Connection] = {}
         self._processes: dict[str, multiprocessing.process.BaseProcess] = {}
         self._listeners: list[threading.Thread] = []
@@ -127,12 +131,15 @@ class Run:
             self._start_nodes()
             if self._stopping:
                 raise Cancelled
-            check_databases(self.db_dir)
+            check_databases(self.db_dir, writable=True)
             if before_writing is not None:
                 before_writing()
-            prepare_databases(self.db_dir)
+            self._identities = prepare_databases(self.db_dir, self.on_wait, self._stop)
             if self.reset:
-                reset_databases(self.db_dir)
+                reset_databases(self.db_dir, self.on_wait, self._stop)
+        except Stopped:
+            self._abort()
+            raise Cancelled from None
         except BaseException:
             self._abort()
             raise
@@ -210,7 +217,7 @@ class Run:
             )
             self._listeners.append(thread)
             thread.start()
-            conn.send(("go",))
+            conn.send(("go", self._identities))
 
     def _listen(self, name: str, conn: Connection) -> None:
         progress = self.progress[name]
@@ -225,15 +232,23 @@ class Run:
                     progress.inserted, progress.rejected = inserted, rejected
                     progress.total = max(total, processed)
                     progress.processed = processed
+                elif kind == "waiting":
+                    wait = message[1]
+                    progress.waiting = None if wait.over else wait
+                    if self.on_wait is not None:
+                        self.on_wait(wait)
                 elif kind == "done":
                     progress.total = progress.processed
                     progress.finished_at = self.clock()
                     progress.done = True
+                    progress.waiting = None
                     return
                 elif kind == "failed":
+                    progress.waiting = None
                     self._fail(message[1])
                     return
                 else:  # stopped
+                    progress.waiting = None
                     return
         except (EOFError, OSError):
             if not self._stopping:
@@ -248,6 +263,7 @@ class Run:
         """Ask every node to end soon; returns at once (`wait()` joins them). Before `start()`
         the nodes are ended without writing anything."""
         self._stopping = True
+        self._stop.set()
         if self.started_at is None:
             for process in self._processes.values():
                 process.kill()

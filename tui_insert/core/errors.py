@@ -13,3 +13,18 @@ class InputError(UserError):
 
 class DatabaseError(UserError):
     """A database file that is not SQLite, or holds a table with other columns."""
+
+
+class StoreError(Exception):
+    """A database that failed or changed under a run or a reset (an I/O error, a file deleted
+    or replaced): exit code 1, with a message naming it. What was committed stays."""
+
+    exit_code = 1
+
+
+class StoreChanged(StoreError):
+    """A database file that is no longer the one being written: deleted, moved or replaced."""
+
+
+class ResetIncomplete(StoreError):
+    """A reset that emptied some databases and then failed; running it again completes it."""

@@ -13,13 +13,20 @@ lock. Inside a node, `--workers` threads share the table:
   atomic step.
 
 Orders refer to users and products in other databases. After each commit the users and
-products nodes send the ids they just stored to the orders node; a chunk of orders waits until
-each user and product it names has arrived, or its table is done and it never will. So at every
-moment every stored order has its stored user and product, even if a process is killed.
+products nodes send the ids they just stored to the orders node, with the reset count of their
+file they were stored under; a chunk of orders waits until each user and product it names has
+arrived, or its table is done and it never will. What arrived is a cache: an orders commit
+holds the reference locks of the users and the products store (shared; only a reset takes them
+exclusive), trusts the cache only while those stores' reset counts are the ones it was filled
+under, and looks every other id up in the stores themselves, before it takes the orders write
+lock, inserts and commits. So at every moment every stored order has its stored user and
+product — against other processes, resets and kills.
 
 Messages to the parent (the `Run`): ("ready", total) or ("input_error", text) once the input is
-open; then ("progress", ...) after every commit, and ("done",), ("stopped",) or ("failed", text).
-From the parent: ("go",) or ("stop",); a closed pipe (the parent died) counts as a stop.
+open; then ("progress", ...) after every commit, ("waiting", Wait) while a lock is waited for,
+and ("done",), ("stopped",) or ("failed", text). From the parent: ("go", identities) or
+("stop",); a closed pipe (the parent died) counts as a stop. To the orders node: ("ids",
+resets, ids) after every commit and load, then ("done", None, None).
 """
 
 from __future__ import annotations
@@ -32,19 +39,20 @@ import sys
 import threading
 from array import array
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from tui_insert.core import rules
-from tui_insert.core.errors import UserError
+from tui_insert.core.errors import StoreError, UserError
 from tui_insert.core.idset import IdSet
 from tui_insert.core.report import SpoolWriter
 from tui_insert.core.sources import RecordReader, Source, open_reader
-from tui_insert.core.storage import Stopped, Store, database_paths
+from tui_insert.core.storage import FileId, ReferenceReader, Store, database_paths
 from tui_insert.core.tables import TABLES
+from tui_insert.core.waiting import POLL_SECONDS, Patience, Stopped, Wait
 
 # Outcomes sent to the parent per commit, for a UI's list of recent outcomes.
 RECENT_PER_CHUNK = 50
@@ -63,21 +71,32 @@ class NodeSettings:
 
 
 class Reference:
-    """What the orders node knows of another table: the ids stored there so far."""
+    """What the orders node knows of another table: the ids seen stored there, under which
+    reset count of that store (`resets`), and whether that table's node is done."""
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.ids = IdSet()
+        self.resets: int | None = None  # None: nothing seen yet
         self.done = False
         self.changed = threading.Condition()
+        self.reader: ReferenceReader | None = None  # opened by the node
+
+    def learn(self, resets: int, ids: list[int]) -> None:
+        """Holding `changed`: these ids were stored under that reset count."""
+        if self.resets is None or resets > self.resets:
+            self.ids = IdSet()  # a reset since: what was seen before may be gone
+            self.resets = resets
+        if resets == self.resets:
+            self.ids.update(ids)
 
     def listen(self, conn: Connection, stop: threading.Event) -> None:
         try:
             while True:
-                kind, payload = conn.recv()
+                kind, resets, payload = conn.recv()
                 with self.changed:
                     if kind == "ids":
-                        self.ids.update(array("q", payload).tolist())
+                        self.learn(resets, array("q", payload).tolist())
                     else:
                         self.done = True
                     self.changed.notify_all()
@@ -88,6 +107,25 @@ class Reference:
             stop.set()
             with self.changed:
                 self.changed.notify_all()
+
+    def stored(self, ids: list[int], stop: threading.Event, on_wait: Any) -> set[int]:
+        """Holding this store's reference lock: which of `ids` are stored there now. The
+        cache answers while the store's reset count is the one it was filled under; the
+        store itself answers for the rest."""
+        reader = self.reader
+        assert reader is not None
+        with self.changed:
+            known = self.ids.found_in(ids)
+            cached_under = self.resets
+        unknown = [i for i in ids if i not in known] if known else ids
+        resets, found = reader.look_up(unknown, on_wait, stop)
+        if resets != cached_under:  # emptied since (or nothing seen yet): ask for every id
+            known = set()
+            if len(unknown) < len(ids):
+                resets, found = reader.look_up(ids, on_wait, stop)
+        with self.changed:
+            self.learn(resets, list(found))
+        return known | found
 
 
 def _tune_for_throughput() -> None:
@@ -129,7 +167,7 @@ def node_main(
     if go[0] != "go":
         reader.close()
         return
-    TableNode(settings, reader, control, references, subscribers).run()
+    TableNode(settings, reader, control, references, subscribers, go[1]).run()
 
 
 class TableNode:
@@ -140,8 +178,11 @@ class TableNode:
         control: Connection,
         references: dict[str, Connection],
         subscribers: list[Connection],
+        identities: dict[str, FileId],
     ) -> None:
+        """`identities`: each database file as the run prepared it (see storage.Identity)."""
         self.settings = settings
+        self.identities = identities
         self.name = settings.table
         self.reader = reader
         self.control = control
@@ -161,6 +202,7 @@ class TableNode:
         self.store: Store | None = None
         self.spool: SpoolWriter | None = None
         self._counts = [0, 0, 0]  # processed, inserted, rejected
+        self._send_lock = threading.Lock()
 
     def run(self) -> None:
         watcher = threading.Thread(target=self._watch_parent, name="watch", daemon=True)
@@ -176,11 +218,22 @@ class TableNode:
         ]
         for thread in listeners:
             thread.start()
+        paths = database_paths(self.settings.db_dir)
+        identities = self.identities
         try:
+            for name, reference in self.references.items():
+                reference.reader = ReferenceReader(
+                    paths[name], TABLES[name], expected=identities.get(name)
+                )
             self.store = Store(
-                database_paths(self.settings.db_dir)[self.name],
+                paths[self.name],
                 TABLES[self.name],
+                expected=identities.get(self.name),
                 on_load=self._announce_ids,
+                on_wait=self._notify_wait,
+                # Orders take their write lock only while holding the reference locks, so
+                # they try it briefly and let go of everything when it is taken (_locked).
+                busy_seconds=0.002 if self.references else POLL_SECONDS,
             )
             self.spool = SpoolWriter(
                 self.name, self.settings.spool_dir, as_json=self.settings.as_json
@@ -193,11 +246,20 @@ class TableNode:
                 thread.start()
             for thread in workers:
                 thread.join()
+            if self.done and self.error is None:
+                # Reported only if the files written are still the files at their paths.
+                self.store.identity.verify()
+                for reference in self.references.values():
+                    assert reference.reader is not None
+                    reference.reader.verify()
         except BaseException as e:  # noqa: BLE001 - reported to the parent
             self._fail(e)
         finally:
             if self.store is not None:
                 self.store.close()
+            for reference in self.references.values():
+                if reference.reader is not None:
+                    reference.reader.close()
             if self.spool is not None:
                 self.spool.close()
             self.reader.close()
@@ -212,8 +274,11 @@ class TableNode:
 
     def _send(self, message: tuple) -> None:
         # If the parent is gone there is no one to tell; the databases are what counts.
-        with contextlib.suppress(OSError):
+        with self._send_lock, contextlib.suppress(OSError):
             self.control.send(message)
+
+    def _notify_wait(self, wait: Wait) -> None:
+        self._send(("waiting", wait))
 
     def _watch_parent(self) -> None:
         try:
@@ -231,20 +296,23 @@ class TableNode:
 
     def _fail(self, error: BaseException) -> None:
         if self.error is None:
-            self.error = f"{self.name}: {type(error).__name__}: {error}"
+            if isinstance(error, StoreError | UserError):
+                self.error = str(error)  # says which database, in a user's words
+            else:
+                self.error = f"{self.name}: {type(error).__name__}: {error}"
         self._request_stop()
 
-    def _announce(self, message: tuple[str, Any]) -> None:
+    def _announce(self, message: tuple[str, Any, Any]) -> None:
         for conn in self.subscribers:
             with contextlib.suppress(OSError):
                 conn.send(message)
 
-    def _announce_ids(self, ids: Iterable[int]) -> None:
-        """Tell the orders node about stored ids (what was there, and each commit)."""
+    def _announce_ids(self, resets: int, ids: Iterable[int]) -> None:
+        """Tell the orders node about stored ids (what was there, and each commit), with the
+        reset count of the file they were stored under."""
         if self.subscribers:
             payload = array("q", ids).tobytes()
-            if payload:
-                self._announce(("ids", payload))
+            self._announce(("ids", resets, payload))
 
     # -- a worker -----------------------------------------------------------------------------
 
@@ -317,32 +385,71 @@ class TableNode:
     def _commit(self, start: int, given: list[Any], records: list[Any], checked: list) -> None:
         store = self.store
         assert store is not None and self.spool is not None
-        store.begin(self.stop_requested)
         decision = None
-        try:
-            if self.name == "users":
-                decision = rules.decide_users(checked, store.ids, store.email_holders)
-            elif self.name == "products":
-                decision = rules.decide_products(checked, store.ids)
-            else:
-                decision = rules.decide_orders(
-                    checked,
-                    store.ids,
-                    self.references["users"].ids,
-                    self.references["products"].ids,
-                )
-            if decision.rows:
-                store.insert(decision.rows)
-            store.commit()
-        except BaseException:
-            store.rollback()
-            if decision is not None:
-                store.forget_email_keys(decision.email_keys)
-            raise
+        with self._locked():
+            try:
+                if self.name == "users":
+                    decision = rules.decide_users(checked, store.ids, store.email_holders)
+                elif self.name == "products":
+                    decision = rules.decide_products(checked, store.ids)
+                else:
+                    users, products = (
+                        self.references[name].stored(
+                            self._named(checked, column), self.stop_requested, self._notify_wait
+                        )
+                        for column, name in ((1, "users"), (2, "products"))
+                    )
+                    decision = rules.decide_orders(checked, store.ids, users, products)
+                if decision.rows:
+                    store.insert(decision.rows)
+                store.commit()
+            except BaseException:
+                store.rollback()
+                if decision is not None:
+                    store.forget_email_keys(decision.email_keys)
+                raise
         store.remember(decision.ids)
-        self._announce_ids(decision.ids)
+        self._announce_ids(store.resets, decision.ids)
         self.spool.write_chunk(start, given, records, decision.reasons)
         self._report_progress(start, records, decision.reasons)
+
+    @staticmethod
+    def _named(checked: list[tuple], column: int) -> list[int]:
+        return list({c[column] for c in checked if c[column] is not None})
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The locks of a commit, held until it is through.
+
+        Users and products: their table's write lock. Orders: first the reference locks of
+        users and products (shared), then the orders write lock — the order in which every
+        writer and every reset takes its locks (users, products, orders), so none waits in a
+        circle. The orders write lock is only tried while the reference locks are held: if
+        another writer has it, everything is let go before trying again, so a reset waiting
+        for the reference locks is never kept waiting by orders queueing for theirs."""
+        store = self.store
+        assert store is not None
+        stop = self.stop_requested
+        if not self.references:
+            store.begin(stop)
+            yield
+            return
+        patience: Patience | None = None
+        while True:
+            with contextlib.ExitStack() as held:
+                for reference in self.references.values():
+                    assert reference.reader is not None
+                    held.enter_context(reference.reader.lock.shared(self._notify_wait, stop))
+                if store.try_begin():
+                    if patience is not None:
+                        patience.done()
+                    yield
+                    return
+            if patience is None:
+                patience = Patience(
+                    store.label, "locked by another program", self._notify_wait, stop
+                )
+            patience.tick(random.uniform(0.001, 0.02))
 
     def _report_progress(
         self, start: int, records: list[Any], reasons: list[list[rules.Reason] | None]
@@ -369,4 +476,4 @@ class TableNode:
             self.done = True
             assert self.spool is not None
             self.spool.flush()
-            self._announce(("done", None))
+            self._announce(("done", None, None))

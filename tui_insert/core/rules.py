@@ -377,11 +377,12 @@ def decide_products(checked: list[tuple], ids: IdSet) -> Decision:
     return Decision(rows, out, [row[0] for row in rows], [])
 
 
-def decide_orders(checked: list[tuple], ids: IdSet, users: IdSet, products: IdSet) -> Decision:
-    """`users` and `products` must be final for every id these orders name (the engine waits)."""
+def decide_orders(
+    checked: list[tuple], ids: IdSet, known_users: set[int], known_products: set[int]
+) -> Decision:
+    """`known_users` and `known_products`: the ids these orders name that are stored in those
+    tables, as the engine proved them under the reference locks."""
     taken = _stored(ids, checked, 0)
-    known_users = _stored(users, checked, 1)
-    known_products = _stored(products, checked, 2)
     rows: list[tuple] = []
     out: list[list[Reason] | None] = []
     for rid, uid, pid, row, reasons in checked:

@@ -14,6 +14,8 @@ class Table:
     integer_fields: frozenset[str] = frozenset()
     # Fields that must be decimal numbers (CSV cells are converted to float when they are).
     decimal_fields: frozenset[str] = frozenset()
+    # (field, table): the field names a row of that other table, which must be stored.
+    references: tuple[tuple[str, str], ...] = ()
 
     @property
     def database(self) -> str:
@@ -43,7 +45,15 @@ ORDERS = Table(
     "orders",
     (("id", "INTEGER"), ("user_id", "INTEGER"), ("product_id", "INTEGER"), ("quantity", "INTEGER")),
     frozenset({"id", "user_id", "product_id", "quantity"}),
+    references=(("user_id", "users"), ("product_id", "products")),
 )
 
 # Input order of the three datasets everywhere: reports, panels, summaries.
 TABLES: dict[str, Table] = {t.name: t for t in (USERS, PRODUCTS, ORDERS)}
+
+# Tables whose rows others refer to: their stores have a reference lock (see `locks.py`).
+REFERENCED: tuple[str, ...] = tuple(
+    name
+    for name in TABLES
+    if any(name == other for table in TABLES.values() for _, other in table.references)
+)

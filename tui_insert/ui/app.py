@@ -9,6 +9,7 @@ without blocking the screen.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -25,14 +26,17 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from tui_insert.core.engine import DEFAULT_WORKERS, Cancelled, Run
-from tui_insert.core.errors import UserError
+from tui_insert.core.errors import StoreError, UserError
 from tui_insert.core.report import RunSummary, rejected_lines, summarize
+from tui_insert.core.reset import reset_databases
 from tui_insert.core.sources import Source
-from tui_insert.core.storage import database_paths, reset_databases
+from tui_insert.core.storage import database_paths
 from tui_insert.core.tables import TABLES
+from tui_insert.core.waiting import Stopped, Wait
 from tui_insert.ui.browser_screen import BrowserScreen
 from tui_insert.ui.confirm_screen import ConfirmScreen
 from tui_insert.ui.database_panel import DatabasePanel
+from tui_insert.ui.outcome_text import wait_line
 from tui_insert.ui.summary_screen import SummaryScreen
 
 # The UI's simulated latency per insert unless --latency says otherwise: the sample run then
@@ -69,6 +73,13 @@ class TuiInsertApp(App[int]):
             self.number = number
             self.lines = lines
 
+    class Waiting(Message):
+        """A run or a reset waits for another writer's lock (sent from their threads)."""
+
+        def __init__(self, wait: Wait) -> None:
+            super().__init__()
+            self.wait = wait
+
     class RunEnded(Message):
         def __init__(self, number: int, summary: RunSummary | None, error: str | None) -> None:
             super().__init__()
@@ -88,7 +99,9 @@ class TuiInsertApp(App[int]):
         self._number = 0  # counts runs, so that a stopped run's late news is ignored
         # Kept, not queried: a run's news may arrive while the app shuts down.
         self._status = Static("", id="status", markup=False)
+        self._status_text = ""
         self._stopping = False
+        self._quitting = threading.Event()  # ends a reset that waits for a lock
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -128,6 +141,7 @@ class TuiInsertApp(App[int]):
             latency=settings.latency,
             reset=reset,
             clock=self.clock,
+            on_wait=self._tell_wait,
         )
         self.run_in_progress = run
         self.run_worker(
@@ -159,6 +173,8 @@ class TuiInsertApp(App[int]):
             pass
         except UserError as e:
             error = str(e)
+        except StoreError as e:
+            error = f"the run could not complete: {e}"
         except Exception as e:  # noqa: BLE001 - shown in the app, which stays usable
             error = f"the run could not complete: {type(e).__name__}: {e}"
         finally:
@@ -218,6 +234,7 @@ class TuiInsertApp(App[int]):
         self.refresh_panels()
 
     def set_status(self, text: str, *, error: bool = False) -> None:
+        self._status_text = text
         self._status.update(text)
         self._status.set_class(error, "error")
 
@@ -266,15 +283,33 @@ class TuiInsertApp(App[int]):
             for screen in self.screen_stack:
                 if isinstance(screen, BrowserScreen):
                     await screen.release()  # its connections, while the tables are emptied
+            self.set_status("Emptying the databases…")
             try:
-                removed = await asyncio.to_thread(reset_databases, self.settings.db_dir)
-            except UserError as e:
+                removed = await asyncio.to_thread(
+                    reset_databases,
+                    self.settings.db_dir,
+                    self._tell_wait,
+                    self._quitting,
+                )
+            except Stopped:
+                return
+            except (UserError, StoreError) as e:
                 self.set_status(f"Error: {e}", error=True)
                 return
             rows = sum(removed.values())
             for panel in self.query(DatabasePanel):
                 panel.clear("emptied")
             self.set_status(f"Databases emptied ({rows:,} rows removed). r: run again   q: quit")
+
+    def _tell_wait(self, wait: Wait) -> None:
+        """From a run's or a reset's thread: a wait for a lock, for the status line."""
+        self.post_message(self.Waiting(wait))
+
+    def on_tui_insert_app_waiting(self, message: Waiting) -> None:
+        text = self._status_text
+        if not message.wait.over:
+            text = f"{text} — {wait_line(message.wait)}"
+        self._status.update(text)
 
     def action_summary(self) -> None:
         if isinstance(self.screen, SummaryScreen):
@@ -292,6 +327,7 @@ class TuiInsertApp(App[int]):
             self.push_screen(BrowserScreen(paths))
 
     async def action_quit(self) -> None:
+        self._quitting.set()
         await self.stop_run()
         self.exit(0)
 

@@ -7,7 +7,7 @@ from textual.containers import Vertical
 from textual.widgets import Log, ProgressBar, Static
 
 from tui_insert.core.engine import TableProgress
-from tui_insert.ui.outcome_text import outcome_line, rate
+from tui_insert.ui.outcome_text import outcome_line, rate, wait_line
 
 RECENT_LINES = 200
 
@@ -51,7 +51,13 @@ class DatabasePanel(Vertical):
             f"{progress.processed:,} of {total:,} {state}\n"
             f"inserted {progress.inserted:,}   rejected {progress.rejected:,}"
         )
-        self._rate.update(f"{rate(progress.processed, seconds)} records/s")
+        # A wait for another writer's lock is said where the rate stands still.
+        waiting = progress.waiting
+        self._rate.update(
+            wait_line(waiting)
+            if waiting is not None
+            else f"{rate(progress.processed, seconds)} records/s"
+        )
         fresh = [entry for entry in list(progress.recent) if entry[0] > self._last_position]
         if fresh:
             self._last_position = fresh[-1][0]

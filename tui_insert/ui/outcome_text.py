@@ -3,9 +3,11 @@ terminal control sequence (control characters are shown as escapes)."""
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import Any
 
-from tui_insert.core.rules import Reason, show
+from tui_insert.core.rules import Reason, show, visible
+from tui_insert.core.waiting import Wait
 
 
 def outcome_line(position: int, record_id: Any, reasons: list[Reason] | None) -> str:
@@ -22,3 +24,9 @@ def rate(count: int, seconds: float) -> str:
         return "—"
     per_second = count / seconds
     return f"{per_second:,.0f}" if per_second >= 10 else f"{per_second:.1f}"
+
+
+def wait_line(wait: Wait) -> str:
+    """'waiting 12 s: users.db locked by another program' — short enough for a panel."""
+    name = visible(PurePath(wait.database).name or wait.database, 40)
+    return f"waiting {wait.seconds:.0f} s: {name} {wait.reason}"
