@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -132,3 +135,38 @@ def wait_for_rows(
         assert proc.poll() is None, "the process ended before it stored anything"
         time.sleep(0.01)
     raise AssertionError(f"no rows in {path} after {timeout} s")
+
+
+# Wait notices after a fraction of a second, so that tests of long waits stay short.
+FAST_WAITS = {"TUI_INSERT_NOTICE_SECONDS": "0.3", "TUI_INSERT_POLL_SECONDS": "0.02"}
+
+
+def start_cli(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """`tui-insert ARGS` as its own process group (so a test can stop or kill all of it)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tui_insert", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def finish(proc: subprocess.Popen[bytes], timeout: float = 120) -> tuple[int, str, str]:
+    """Wait for a process started by `start_cli`: (exit code, stdout, stderr)."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        raise AssertionError(f"still running after {timeout} s: {err.decode()[-2000:]}") from None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def write_records(folder: Path, **tables: list[Any]) -> Path:
+    """A data folder of .jsonl files (a table not given is empty)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("users", "products", "orders"):
+        lines = "".join(json.dumps(r) + "\n" for r in tables.get(name, []))
+        (folder / f"{name}.jsonl").write_text(lines)
+    return folder

@@ -4,14 +4,19 @@ markup."""
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Log
 
 from tests.helpers import count_rows, dump
 from tui_insert.core.engine import Run
 from tui_insert.core.sources import find_sources
+from tui_insert.core.storage import prepare_databases
 from tui_insert.ui.app import RunSettings, TuiInsertApp, make_app
 from tui_insert.ui.confirm_screen import ConfirmScreen
 from tui_insert.ui.database_panel import DatabasePanel
@@ -181,3 +186,57 @@ async def test_a_bad_input_file_is_a_message_not_a_traceback(tmp_path: Path, db_
         assert status.has_class("error")
         assert app.is_running
     assert not (db_dir / "users.db").exists()
+
+
+def panel_rate(app: TuiInsertApp, table: str) -> str:
+    return str(app.query_one(f"#panel-{table}", DatabasePanel)._rate.render())
+
+
+async def wait_for_text(pilot: Pilot[int], read: Callable[[], str], words: str) -> str:
+    deadline = time.monotonic() + 30
+    while words not in (text := read()):
+        assert time.monotonic() < deadline, f"never showed {words!r}; showed {text!r}"
+        await pilot.pause(0.05)
+    return text
+
+
+async def test_a_lock_held_by_another_program_is_shown_and_waited_out(
+    db_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TUI_INSERT_NOTICE_SECONDS", "0.3")  # read by the run's node processes
+    prepare_databases(db_dir)  # the databases, so that one can be locked
+    blocker = sqlite3.connect(db_dir / "users.db", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    app = sample_app(db_dir)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            text = await wait_for_text(pilot, lambda: panel_rate(app, "users"), "waiting")
+            assert "users.db locked by another program" in text
+            blocker.execute("ROLLBACK")
+            await settle(pilot)
+            assert isinstance(app.screen, SummaryScreen)
+            assert app.summary is not None
+            assert [t.inserted for t in app.summary.tables] == [8, 9, 7]
+    finally:
+        blocker.close()
+
+
+async def test_a_reset_that_waits_for_a_lock_says_so_and_quitting_ends_it(db_dir: Path) -> None:
+    app = sample_app(db_dir)
+    blocker = sqlite3.connect(db_dir / "orders.db", isolation_level=None)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            blocker.execute("BEGIN IMMEDIATE")
+            await pilot.press("x", "y")
+            status = app.query_one("#status")
+            text = await wait_for_text(pilot, lambda: str(status.render()), "waiting")
+            assert "Emptying the databases" in text
+            assert "orders.db locked by another program" in text
+            await pilot.press("q")
+            await settle(pilot)
+        assert app.return_code == 0
+    finally:
+        blocker.close()
+    # Nothing was emptied: the reset gave up before its first deletion.
+    assert [len(rows) for rows in dump(db_dir).values()] == [8, 9, 7]

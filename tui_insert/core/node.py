@@ -198,6 +198,7 @@ class TableNode:
         self._next_position = 1
         self._chunks: int | None = None  # how many chunks there are, once the reader is done
         self._turn = 0  # the sequence number of the next chunk to commit
+        self._committed = 0  # chunks committed; below _turn once one failed or was stopped
         self.done = False
         self.store: Store | None = None
         self.spool: SpoolWriter | None = None
@@ -339,11 +340,14 @@ class TableNode:
                     return
                 if not self._await_turn(seq):
                     return
+                committed = False
                 try:
                     self._commit(start, given, records, checked)
+                    committed = True
                 finally:
                     with self.turn_changed:
                         self._turn += 1
+                        self._committed += committed
                         self._finish_if_done()
                         self.turn_changed.notify_all()
         except Stopped:
@@ -472,7 +476,7 @@ class TableNode:
 
     def _finish_if_done(self) -> None:
         """Called holding `turn_changed`: the table is done once its last chunk is committed."""
-        if not self.done and self._chunks is not None and self._turn == self._chunks:
+        if not self.done and self._chunks is not None and self._committed == self._chunks:
             self.done = True
             assert self.spool is not None
             self.spool.flush()

@@ -44,12 +44,12 @@ def reset_databases(
 ) -> dict[str, int]:
     """Empty the tables of the databases in `db_dir`; returns the rows removed per table
     (tables that are not there are left out)."""
-    check_databases(db_dir)
     paths = {name: path for name, path in database_paths(db_dir).items() if path.is_file()}
-    if not paths:
-        return {}
     for path in paths.values():
         check_writable(path)
+    check_databases(db_dir)
+    if not paths:
+        return {}
     with contextlib.ExitStack() as held:
         for name in REFERENCED:
             path = database_paths(db_dir)[name]

@@ -154,11 +154,11 @@ def check_databases(db_dir: Path, *, writable: bool = False) -> None:
     """Check all three files before anything is written to any of them."""
     if db_dir.exists() and not db_dir.is_dir():
         raise DatabaseError(f"database folder {db_dir} is not a folder")
-    for name, path in database_paths(db_dir).items():
-        check_database(path, TABLES[name])
-    if writable:
+    if writable:  # first: reading a WAL database in a read-only folder fails obscurely
         for path in database_paths(db_dir).values():
             check_writable(path)
+    for name, path in database_paths(db_dir).items():
+        check_database(path, TABLES[name])
 
 
 # --- connections -----------------------------------------------------------------------------
@@ -225,11 +225,12 @@ def prepare_databases(
         try:
             # WAL lets readers (the browser, the orders' reference checks) run beside a writer.
             execute_waiting(conn, "PRAGMA journal_mode=WAL", label, on_wait, stop)
-            execute_waiting(conn, "BEGIN IMMEDIATE", label, on_wait, stop)
-            conn.execute(TABLES[name].create_sql)
-            conn.execute(_CREATE_STATE)
-            conn.execute(_FIRST_STATE)
-            execute_waiting(conn, "COMMIT", label, on_wait)
+            if not _is_prepared(conn, name):  # a write lock only when there is work to do
+                execute_waiting(conn, "BEGIN IMMEDIATE", label, on_wait, stop)
+                conn.execute(TABLES[name].create_sql)
+                conn.execute(_CREATE_STATE)
+                conn.execute(_FIRST_STATE)
+                execute_waiting(conn, "COMMIT", label, on_wait)
             if name in REFERENCED:
                 os.close(os.open(lock_path(path), os.O_WRONLY | os.O_CREAT, 0o644))
             identities[name] = file_id(path)
@@ -238,6 +239,20 @@ def prepare_databases(
         finally:
             conn.close()
     return identities
+
+
+def _is_prepared(conn: sqlite3.Connection, name: str) -> bool:
+    """Whether the file holds the table and its bookkeeping row already."""
+    tables = {
+        row[0]
+        for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?, ?)",
+            (name, STATE_TABLE),
+        )
+    }
+    return tables == {name, STATE_TABLE} and bool(
+        conn.execute(f"SELECT count(*) FROM {STATE_TABLE}").fetchone()[0]
+    )
 
 
 # --- what a connection has open ------------------------------------------------------------------
