@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -195,6 +196,7 @@ class Checker:
             for r in sets[t]
         }
         self.checks = 0
+        self.happened: Counter[str] = Counter()  # "finished run": 3, "killed reset": 1, ...
 
     def fail(self, what: str) -> None:
         raise Violation(f"seed {self.seed}: {what}")
@@ -358,6 +360,9 @@ def interleave(
                 p.signal(signal.SIGKILL)
                 p.popen.wait()
                 _collect(p)
+    checker.happened = Counter(
+        "killed " + p.kind if p.killed else ("finished " + p.kind) for p in processes
+    )
     return checker
 
 

@@ -14,7 +14,11 @@ from tests.interleaving import interleave
 @pytest.mark.parametrize("seed", [1, 2])
 def test_random_interleaving_of_runs_resets_and_kills(tmp_path: Path, seed: int) -> None:
     checker = interleave(tmp_path, seed, count=25)
-    assert checker.checks >= 3
+    # The schedule really interleaved: checks, finished runs and resets, and kills.
+    assert checker.checks >= 3, checker.happened
+    assert checker.happened["finished run"] >= 2, checker.happened
+    assert checker.happened["finished reset"] >= 1, checker.happened
+    assert checker.happened["killed run"] + checker.happened["killed reset"] >= 1
 
 
 @pytest.mark.slow

@@ -62,8 +62,10 @@ class TableProgress:
     started_at: float | None = None
     finished_at: float | None = None
     done: bool = False
-    # What the table's node waits for right now, if it has waited long enough to say so.
+    # What the table's node waits for right now, if it has waited long enough to say so,
+    # and since when (by `clock`).
     waiting: Wait | None = None
+    waiting_since: float = 0.0
     clock: Callable[[], float] = time.monotonic
 
     @property
@@ -71,6 +73,11 @@ class TableProgress:
         if self.started_at is None:
             return 0.0
         return (self.finished_at or self.clock()) - self.started_at
+
+    @property
+    def waited(self) -> float:
+        """How long the current wait has lasted (0 when there is none)."""
+        return self.clock() - self.waiting_since if self.waiting is not None else 0.0
 
 
 class Cancelled(Exception):
@@ -234,6 +241,8 @@ class Run:
                     progress.processed = processed
                 elif kind == "waiting":
                     wait = message[1]
+                    if progress.waiting is None:
+                        progress.waiting_since = self.clock() - wait.seconds
                     progress.waiting = None if wait.over else wait
                     if self.on_wait is not None:
                         self.on_wait(wait)

@@ -141,8 +141,9 @@ class TuiInsertApp(App[int]):
             latency=settings.latency,
             reset=reset,
             clock=self.clock,
-            on_wait=self._tell_wait,
         )
+        # Waits while preparing go to the status line; once the nodes run, to their panels.
+        run.on_wait = lambda wait: self._tell_wait(wait) if run.started_at is None else None
         self.run_in_progress = run
         self.run_worker(
             partial(self._drive, run, self._number),

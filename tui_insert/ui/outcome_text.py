@@ -26,7 +26,9 @@ def rate(count: int, seconds: float) -> str:
     return f"{per_second:,.0f}" if per_second >= 10 else f"{per_second:.1f}"
 
 
-def wait_line(wait: Wait) -> str:
-    """'waiting 12 s: users.db locked by another program' — short enough for a panel."""
+def wait_line(wait: Wait, seconds: float | None = None) -> str:
+    """'waiting 12 s: users.db locked by another program' — short enough for a panel;
+    `seconds` is how long it has lasted by now (default: when the notice was given)."""
     name = visible(PurePath(wait.database).name or wait.database, 40)
-    return f"waiting {wait.seconds:.0f} s: {name} {wait.reason}"
+    waited = wait.seconds if seconds is None else seconds
+    return f"waiting {waited:.0f} s: {name} {wait.reason}"
