@@ -14,10 +14,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tui_insert.core.checks import database_paths
 from tui_insert.core.engine import Run
 from tui_insert.core.report import outcome_spool
 from tui_insert.core.sources import find_sources
-from tui_insert.core.storage import database_paths
 
 
 class Outcomes:

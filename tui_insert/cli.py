@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import IO
 
 from tui_insert import __version__
+from tui_insert.core.checks import database_paths
 from tui_insert.core.engine import DEFAULT_WORKERS, MAX_WORKERS, Run
 from tui_insert.core.errors import StoreError, UserError
 from tui_insert.core.report import copy_rejects, write_report
 from tui_insert.core.reset import reset_databases
+from tui_insert.core.rules import visible
 from tui_insert.core.sources import Source, find_sources
-from tui_insert.core.storage import database_paths
 from tui_insert.core.waiting import Wait
 
 COMMANDS = ("run", "browse", "reset", "generate")
@@ -180,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return reset_command(args)
         return generate_command(args)
     except (UserError, StoreError) as e:
-        print(f"tui-insert: {e}", file=sys.stderr)
+        say(str(e))
         return e.exit_code
     except KeyboardInterrupt:
         print("tui-insert: interrupted", file=sys.stderr)
@@ -229,7 +230,7 @@ def run_command(args: argparse.Namespace) -> int:
         if rejects is not None:
             copy_rejects(run, rejects)
         if run.state == "failed":
-            print(f"tui-insert: the run could not complete: {run.error}", file=sys.stderr)
+            say(f"the run could not complete: {run.error}")
             return 1
         write_report(run, sys.stdout.buffer, as_json=args.json)
         sys.stdout.flush()
@@ -257,9 +258,14 @@ def ui_command(args: argparse.Namespace, sources: dict[str, Source]) -> int:
     return app.return_code or 0
 
 
+def say(message: str) -> None:
+    """One line on stderr: a path holding a newline or an escape cannot break it."""
+    print(f"tui-insert: {visible(message)}", file=sys.stderr, flush=True)
+
+
 def tell_wait(wait: Wait) -> None:
     """A long wait for a lock, on stderr (from any thread): a line every few seconds."""
-    print(f"tui-insert: {wait}", file=sys.stderr, flush=True)
+    say(str(wait))
 
 
 def _wait_interruptibly(run: Run) -> None:
@@ -281,7 +287,7 @@ def browse_command(args: argparse.Namespace) -> int:
 def reset_command(args: argparse.Namespace) -> int:
     removed = reset_databases(args.db_dir, tell_wait)
     if not removed:
-        print(f"tui-insert: no databases in {args.db_dir}: nothing to empty", file=sys.stderr)
+        say(f"no databases in {args.db_dir}: nothing to empty")
     for table, rows in removed.items():
         print(f"emptied {table}.db ({rows} rows removed)")
     return 0

@@ -9,11 +9,13 @@ The slow variants (the issue's own sizes and a 40 s lock) are marked `slow`: `py
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import random
 import select
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -35,8 +37,9 @@ from tests.helpers import (
     wait_for_rows,
     write_records,
 )
+from tui_insert.core.checks import database_paths
 from tui_insert.core.generate import generate_dataset
-from tui_insert.core.storage import database_paths, prepare_databases
+from tui_insert.core.storage import prepare_databases
 
 # --- what must hold at every moment -----------------------------------------------------------
 
@@ -66,7 +69,8 @@ def rows(db_dir: Path, table: str) -> dict[int, tuple]:
 
 
 def files_of(db_dir: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in database_paths(db_dir).values()}
+    """Every file in the folder, with its bytes: "nothing written" means none added either."""
+    return {p.name: p.read_bytes() for p in sorted(db_dir.iterdir())}
 
 
 def run_args(data: Path, db_dir: Path, *more: str) -> list[str | Path]:
@@ -138,7 +142,7 @@ def test_two_runs_racing_on_case_variant_emails(
     """Run W starts at several moments of run X: at once, and once X has committed 1 or
     30,000 of its 100,000 users, so that X commits again while W is still reading the
     100,000 users stored before. W's emails differ from X's only in case: exactly one of
-    each is stored, and W's are all refused."""
+    each is stored, whichever run gets it."""
     db_dir = tmp_path / "db"
     shutil.copytree(racing_template, db_dir)
     x, w = _racing_inputs(tmp_path, 100_000, 30_000, overlapping_ids)
@@ -279,11 +283,17 @@ def test_resets_during_two_runs(data_60k: Path, tmp_path: Path) -> None:
     first = start_cli(*run_args(data_60k, db_dir))
     wait_for_rows(database_paths(db_dir)["users"], "users", first, at_least=10_000)
     second = start_cli(*run_args(small, db_dir, "--latency", "1ms", "--workers", "4"))
-    for _ in range(3):
-        wait_for_rows(database_paths(db_dir)["users"], "users", first, at_least=1)
+    users_db = database_paths(db_dir)["users"]
+    resets = 0
+    while resets < 3 and second.poll() is None:
+        if count_rows(users_db, "users") == 0:  # just emptied: let the runs write again
+            time.sleep(0.01)
+            continue
         code, _, err = finish(start_cli("reset", "--db-dir", db_dir))
         assert_clean_exit(code, err)
         assert_invariants(db_dir)
+        resets += 1
+    assert resets >= 1, "the runs ended before a reset"
     for proc in (first, second):
         code, _, err = finish(proc)
         assert_clean_exit(code, err)
@@ -307,8 +317,17 @@ def test_a_reset_during_a_run_at_the_issues_sizes(tmp_path: Path, delay: float) 
 
 
 @contextlib.contextmanager
-def immutable(path: Path) -> Iterator[None]:
-    """`chattr +i`: not even root may write the file (skips where that cannot be done)."""
+def read_only(path: Path) -> Iterator[None]:
+    """A file or folder no one may write: `chattr +i` as root (root ignores permissions),
+    mode 0o555 otherwise."""
+    if os.geteuid() != 0:
+        mode = path.stat().st_mode
+        path.chmod(0o555)
+        try:
+            yield
+        finally:
+            path.chmod(mode)
+        return
     done = subprocess.run(["chattr", "+i", str(path)], capture_output=True)
     if done.returncode != 0:
         pytest.skip(f"chattr +i is not possible here: {done.stderr.decode().strip()}")
@@ -341,16 +360,31 @@ def test_a_read_only_users_db_writes_nothing_anywhere(
     if emptied:
         assert finish(start_cli("reset", "--db-dir", used_db_dir))[0] == 0
     before = files_of(used_db_dir)
-    with immutable(database_paths(used_db_dir)["users"]):
+    with read_only(database_paths(used_db_dir)["users"]):
         code, out, err = finish(start_cli(*command, "--db-dir", used_db_dir))
     assert code == 2, err
     assert err.count("\n") == 1 and "users.db" in err and "read-only" in err, err
     assert files_of(used_db_dir) == before
 
 
+@pytest.mark.parametrize("table", ["users", "orders"])
+def test_an_append_only_database_writes_nothing_anywhere(used_db_dir: Path, table: str) -> None:
+    """`chattr +a`: even root may only append, which SQLite cannot do with its pages."""
+    path = database_paths(used_db_dir)[table]
+    if subprocess.run(["chattr", "+a", str(path)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +a is not possible here")
+    try:
+        before = files_of(used_db_dir)
+        code, _, err = finish(start_cli("run", "--headless", "--reset", "--db-dir", used_db_dir))
+    finally:
+        subprocess.run(["chattr", "-a", str(path)], check=True)
+    assert code == 2 and f"{table}.db" in err and "append-only" in err, err
+    assert files_of(used_db_dir) == before
+
+
 def test_a_read_only_folder_writes_nothing(used_db_dir: Path) -> None:
     before = files_of(used_db_dir)
-    with immutable(used_db_dir):
+    with read_only(used_db_dir):
         code, _, err = finish(start_cli("reset", "--db-dir", used_db_dir))
     assert code == 2 and "read-only" in err, err
     assert files_of(used_db_dir) == before
@@ -401,6 +435,33 @@ def test_reset_waits_out_a_lock_and_then_empties_everything(used_db_dir: Path, l
     assert {n: count_rows(p, n) for n, p in paths.items()} == {n: 0 for n in paths}
 
 
+def test_an_exclusive_lock_on_a_rollback_journal_database_is_waited_out(tmp_path: Path) -> None:
+    """Another program made users.db itself (no WAL) and holds it exclusive: even reading
+    it must wait, and does, with notices."""
+    db_dir = tmp_path / "db"
+    db_dir.mkdir()
+    users_db = database_paths(db_dir)["users"]
+    blocker = sqlite3.connect(users_db, isolation_level=None)
+    blocker.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, email TEXT)")
+    blocker.execute("BEGIN EXCLUSIVE")
+    blocker.execute("INSERT INTO users VALUES (100, 'Mine', 'mine@example.com')")
+    run = start_cli("run", "--headless", "--json", "--db-dir", db_dir, env=FAST_WAITS)
+    assert f"{users_db}: locked by another program" in _read_stderr_until(run, "waiting (")
+    blocker.execute("COMMIT")
+    code, _, err = finish(run)
+    assert code == 0, err
+    # The run stored the sample next to the other program's user.
+    assert 100 in rows(db_dir, "users") and len(rows(db_dir, "users")) == 9
+    blocker.execute("BEGIN EXCLUSIVE")
+    reset = start_cli("reset", "--db-dir", db_dir, env=FAST_WAITS)
+    assert f"{users_db}: locked by another program" in _read_stderr_until(reset, "waiting (")
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    code, _, err = finish(reset)
+    assert code == 0, err
+    assert rows(db_dir, "users") == {}
+
+
 def test_a_run_waits_out_a_lock_and_says_so(used_db_dir: Path, tmp_path: Path) -> None:
     paths = database_paths(used_db_dir)
     assert finish(start_cli("reset", "--db-dir", used_db_dir))[0] == 0
@@ -414,6 +475,81 @@ def test_a_run_waits_out_a_lock_and_says_so(used_db_dir: Path, tmp_path: Path) -
     code, out, err = finish(run)
     assert code == 0, err
     assert json.loads(out)["tables"]["products"]["inserted"] == 9
+
+
+@contextlib.contextmanager
+def reference_lock(db_dir: Path, table: str, how: int) -> Iterator[int]:
+    """Hold `table`'s reference lock as tui-insert's other processes would: shared as an
+    orders commit under way, exclusive as a reset."""
+    fd = os.open(database_paths(db_dir)[table], os.O_RDONLY)  # the lock is on the file itself
+    try:
+        fcntl.flock(fd, how)
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def test_a_reset_waits_for_an_orders_commit_under_way(used_db_dir: Path) -> None:
+    """An orders commit relies on users.db's rows: the reset empties nothing until it is
+    through, and then everything."""
+    paths = database_paths(used_db_dir)
+    with reference_lock(used_db_dir, "users", fcntl.LOCK_SH):
+        reset = start_cli("reset", "--db-dir", used_db_dir, env=FAST_WAITS)
+        said = _read_stderr_until(reset, "waiting (")
+        assert f"{paths['users']}: in use by a running tui-insert" in said
+        assert [count_rows(p, n) for n, p in paths.items()] == [8, 9, 7]
+    code, _, err = finish(reset)
+    assert code == 0, err
+    assert [count_rows(p, n) for n, p in paths.items()] == [0, 0, 0]
+
+
+def test_orders_wait_while_a_reset_removes_users(used_db_dir: Path) -> None:
+    """While a reset holds users.db's reference lock, users and products go in, but not one
+    order: it could name a user the reset is about to remove."""
+    paths = database_paths(used_db_dir)
+    assert finish(start_cli("reset", "--db-dir", used_db_dir))[0] == 0
+    with reference_lock(used_db_dir, "users", fcntl.LOCK_EX):
+        run = start_cli("run", "--headless", "--json", "--db-dir", used_db_dir, env=FAST_WAITS)
+        said = _read_stderr_until(run, "being emptied by a reset")
+        assert str(paths["users"]) in said
+        wait_for_rows(paths["users"], "users", run, at_least=8)
+        wait_for_rows(paths["products"], "products", run, at_least=9)
+        assert count_rows(paths["orders"], "orders") == 0
+    code, out, err = finish(run)
+    assert code == 0, err
+    assert json.loads(out)["tables"]["orders"]["inserted"] == 7
+
+
+def test_orders_let_go_of_the_reference_locks_while_their_write_lock_is_taken(
+    used_db_dir: Path,
+) -> None:
+    """Another program holds orders.db's write lock: the orders node waits for it without
+    keeping users.db's and products.db's reference locks, so a reset is never kept out by
+    orders queueing for their own lock."""
+    paths = database_paths(used_db_dir)
+    assert finish(start_cli("reset", "--db-dir", used_db_dir))[0] == 0
+    blocker = sqlite3.connect(paths["orders"], isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    run = start_cli("run", "--headless", "--json", "--db-dir", used_db_dir, env=FAST_WAITS)
+    _read_stderr_until(run, f"{paths['orders']}: locked by another program")
+    for table in ("users", "products"):
+        for _ in range(10):  # as a reset would take it, at moments spread over a second
+            time.sleep(0.05)
+            deadline = time.monotonic() + 2
+            with reference_lock(used_db_dir, table, fcntl.LOCK_SH) as fd:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                while True:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        assert time.monotonic() < deadline, f"{table}: kept shared"
+                        time.sleep(0.001)
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    code, out, err = finish(run)
+    assert code == 0, err
+    assert json.loads(out)["tables"]["orders"]["inserted"] == 7
 
 
 @pytest.mark.slow
@@ -437,7 +573,7 @@ def test_a_lock_held_for_40_seconds_during_reset(used_db_dir: Path) -> None:
     assert time.monotonic() - started > 35
     assert 6 <= err.count("locked by another program; waiting") <= 9, err
     assert {n: count_rows(p, n) for n, p in paths.items()} == {n: 0 for n in paths}
-    holder.wait()
+    holder.wait(timeout=30)
 
 
 # --- a file that changes identity ------------------------------------------------------------
@@ -482,6 +618,92 @@ def test_a_users_db_that_changes_identity_mid_run_fails_the_run(
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert conn.execute("SELECT count(*) FROM users").fetchone()[0] >= 10_000
         conn.close()
+
+
+@pytest.mark.parametrize("table", ["users", "orders"])
+def test_a_log_deleted_under_a_paused_run_never_overwrites_another_runs_rows(
+    tmp_path: Path, table: str
+) -> None:
+    """Run A is paused (Ctrl-Z, say) while `table`'s log and index are deleted; run B then
+    completes on a fresh log. When A goes on it finds out and stops, and what B reported
+    stays stored: A's old log is never copied over the file. (A writes only `table`, so that
+    no lock it holds while paused keeps B waiting.)"""
+    db_dir = tmp_path / "db"
+    setup = write_records(
+        tmp_path / "setup",
+        users=[{"id": i, "name": f"s{i}", "email": f"s{i}@x.co"} for i in range(1, 301)],
+        products=[{"id": 1, "name": "P", "price": 1.0}],
+    )
+    assert finish(start_cli(*run_args(setup, db_dir)))[0] == 0
+    if table == "users":
+        mine = {
+            "users": [{"id": 1000 + i, "name": f"a{i}", "email": f"a{i}@x.co"} for i in range(300)]
+        }
+    else:
+        mine = {
+            "orders": [
+                {"id": i, "user_id": i, "product_id": 1, "quantity": 1} for i in range(1, 301)
+            ]
+        }
+    data_a = write_records(tmp_path / "a", **mine)
+    data_b = write_records(
+        tmp_path / "b",
+        users=[{"id": 2000 + i, "name": f"b{i}", "email": f"b{i}@x.co"} for i in range(300)],
+        orders=[
+            {"id": 5000 + i, "user_id": 2000 + i, "product_id": 1, "quantity": 2}
+            for i in range(300)
+        ],
+    )
+    path = database_paths(db_dir)[table]
+    before = count_rows(path, table)
+    run_a = start_cli(*run_args(data_a, db_dir, "--latency", "1ms"))
+    wait_for_rows(path, table, run_a, at_least=before + 20)
+    os.killpg(run_a.pid, signal.SIGSTOP)
+    try:
+        for side in ("-wal", "-shm"):
+            path.with_name(path.name + side).unlink()
+        code, out, err = finish(start_cli(*run_args(data_b, db_dir)))
+        assert code == 0, err
+        report_b = json.loads(out)
+    finally:
+        os.killpg(run_a.pid, signal.SIGCONT)
+    code, _, err = finish(run_a)
+    assert code == 1 and str(path) in err and "log" in err, err
+    assert_invariants(db_dir)
+    assert {n: report_b["tables"][n]["inserted"] for n in ("users", "orders")} == {
+        "users": 300,
+        "orders": 300,
+    }
+    assert {2000 + i for i in range(300)} <= set(rows(db_dir, "users"))
+    assert {5000 + i for i in range(300)} <= set(rows(db_dir, "orders"))
+
+
+def test_a_reset_through_symbolic_links_keeps_out_orders_of_the_real_files(tmp_path: Path) -> None:
+    """A reset reached the databases through links in another folder while a run writes the
+    files themselves: the reference locks are the files', whatever the path."""
+    db_dir = tmp_path / "db"
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    data = write_records(
+        tmp_path / "data",
+        users=[{"id": i, "name": f"U{i}", "email": f"u{i}@x.co"} for i in range(1, 201)],
+        products=[{"id": i, "name": f"P{i}", "price": 1.0} for i in range(1, 201)],
+        orders=[
+            {"id": i, "user_id": 1 + i % 200, "product_id": 1 + i % 200, "quantity": 1}
+            for i in range(1, 3001)
+        ],
+    )
+    run = start_cli(*run_args(data, db_dir, "--latency", "1ms"))
+    wait_for_rows(database_paths(db_dir)["orders"], "orders", run, at_least=20)
+    for path in database_paths(db_dir).values():
+        (linked / path.name).symlink_to(path)
+    for _ in range(3):
+        code, _, err = finish(start_cli("reset", "--db-dir", linked))
+        assert_clean_exit(code, err)
+        assert_invariants(db_dir)
+    code, _, err = finish(run)
+    assert_clean_exit(code, err)
+    assert_invariants(db_dir)
 
 
 def test_a_users_db_replaced_while_only_orders_still_run(tmp_path: Path) -> None:
@@ -571,7 +793,7 @@ def test_a_reset_that_fails_midway_names_what_it_emptied_and_completes_when_run_
 # --- durable when reported ------------------------------------------------------------------
 
 
-def test_commits_are_durable_on_power_loss(tmp_path: Path) -> None:
+def test_commits_sync_the_log_every_time(tmp_path: Path) -> None:
     """In WAL mode only synchronous=FULL syncs the log at every commit."""
     from tui_insert.core.storage import connect
 

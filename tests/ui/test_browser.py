@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Input, Static, Tree
 from tests.helpers import run_engine
 from tests.ui.test_app import sample_app, settle
 from tui_insert.core.browse import parse_filter
-from tui_insert.core.storage import database_paths
+from tui_insert.core.checks import database_paths
 from tui_insert.ui import browser_screen
 from tui_insert.ui.browser_app import BrowserApp, make_browser_app
 from tui_insert.ui.browser_screen import BrowserScreen

@@ -20,8 +20,9 @@ from typing import Literal
 
 import aiosqlite
 
+from tui_insert.core.checks import read_only_uri
 from tui_insert.core.rules import visible
-from tui_insert.core.storage import STATE_TABLE, read_only_uri
+from tui_insert.core.tables import STATE_TABLE
 
 PAGE_ROWS = 100
 # How long a query waits for another program's lock before saying the file is locked. (WAL

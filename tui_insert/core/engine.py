@@ -19,23 +19,26 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import signal
 import tempfile
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from tui_insert.core.checks import check_databases, database_paths
 from tui_insert.core.errors import InputError, UserError
-from tui_insert.core.node import NodeSettings, node_main
+from tui_insert.core.identity import FileId
+from tui_insert.core.node import Go, NodeSettings, node_main
 from tui_insert.core.reset import reset_databases
 from tui_insert.core.rules import Reason
 from tui_insert.core.sources import Source
-from tui_insert.core.storage import FileId, check_databases, database_paths, prepare_databases
-from tui_insert.core.tables import TABLES
+from tui_insert.core.storage import prepare_databases
+from tui_insert.core.tables import REFERENCED, TABLES
 from tui_insert.core.waiting import OnWait, Stopped, Wait
 
 DEFAULT_WORKERS = 1
@@ -62,10 +65,9 @@ class TableProgress:
     started_at: float | None = None
     finished_at: float | None = None
     done: bool = False
-    # What the table's node waits for right now, if it has waited long enough to say so,
-    # and since when (by `clock`).
-    waiting: Wait | None = None
-    waiting_since: float = 0.0
+    # What the table's node waits for right now (if it waited long enough to say so), and
+    # since when, by `clock`: (database, reason) -> (the latest notice, since).
+    waits: dict[tuple[str, str], tuple[Wait, float]] = field(default_factory=dict)
     clock: Callable[[], float] = time.monotonic
 
     @property
@@ -74,10 +76,38 @@ class TableProgress:
             return 0.0
         return (self.finished_at or self.clock()) - self.started_at
 
+    def note_wait(self, wait: Wait) -> None:
+        key = (wait.database, wait.reason)
+        if wait.over:
+            self.waits.pop(key, None)
+        else:
+            since = self.waits[key][1] if key in self.waits else self.clock() - wait.seconds
+            self.waits[key] = (wait, since)
+
     @property
-    def waited(self) -> float:
-        """How long the current wait has lasted (0 when there is none)."""
-        return self.clock() - self.waiting_since if self.waiting is not None else 0.0
+    def waiting(self) -> tuple[Wait, float] | None:
+        """The longest wait under way, and how long it has lasted."""
+        waits = list(self.waits.values())
+        if not waits:
+            return None
+        wait, since = min(waits, key=lambda w: w[1])
+        return wait, self.clock() - since
+
+
+@contextlib.contextmanager
+def _ctrl_c_ignored_by_children() -> Iterator[None]:
+    """Ctrl-C reaches every process of the terminal's group, and the run decides what to do.
+    A node ignores it from its first instruction on if it is ignored when the node starts
+    (the interpreter then keeps it ignored): so it is, for that moment, where it can be set
+    (in the main thread; the app's terminal sends no Ctrl-C signal anyway)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class Cancelled(Exception):
@@ -138,7 +168,7 @@ class Run:
             self._start_nodes()
             if self._stopping:
                 raise Cancelled
-            check_databases(self.db_dir, writable=True)
+            check_databases(self.db_dir, writable=True, on_wait=self.on_wait, stop=self._stop)
             if before_writing is not None:
                 before_writing()
             self._identities = prepare_databases(self.db_dir, self.on_wait, self._stop)
@@ -154,7 +184,7 @@ class Run:
     def _start_nodes(self) -> None:
         context = multiprocessing.get_context("spawn")
         # users -> orders and products -> orders: the ids each has just stored.
-        feeds = {name: context.Pipe(duplex=False) for name in ("users", "products")}
+        feeds = {name: context.Pipe(duplex=False) for name in REFERENCED}
         for name in TABLES:
             parent_end, node_end = context.Pipe()
             settings = NodeSettings(
@@ -167,7 +197,8 @@ class Run:
                 chunk_size=self.chunk_size,
                 as_json=self.as_json,
             )
-            references = {n: feeds[n][0] for n in feeds} if name == "orders" else {}
+            referred = [other for _, other in TABLES[name].references]
+            references = {other: feeds[other][0] for other in referred}
             subscribers = [feeds[name][1]] if name in feeds else []
             process = context.Process(
                 target=node_main,
@@ -175,7 +206,8 @@ class Run:
                 name=f"tui-insert {name}",
                 daemon=True,
             )
-            process.start()
+            with _ctrl_c_ignored_by_children():
+                process.start()
             node_end.close()
             self._conns[name] = parent_end
             self._processes[name] = process
@@ -224,7 +256,7 @@ class Run:
             )
             self._listeners.append(thread)
             thread.start()
-            conn.send(("go", self._identities))
+            conn.send(Go(self._identities))
 
     def _listen(self, name: str, conn: Connection) -> None:
         progress = self.progress[name]
@@ -240,28 +272,37 @@ class Run:
                     progress.total = max(total, processed)
                     progress.processed = processed
                 elif kind == "waiting":
-                    wait = message[1]
-                    if progress.waiting is None:
-                        progress.waiting_since = self.clock() - wait.seconds
-                    progress.waiting = None if wait.over else wait
+                    progress.note_wait(message[1])
                     if self.on_wait is not None:
-                        self.on_wait(wait)
+                        self.on_wait(message[1])
                 elif kind == "done":
                     progress.total = progress.processed
                     progress.finished_at = self.clock()
                     progress.done = True
-                    progress.waiting = None
+                    progress.waits.clear()
                     return
                 elif kind == "failed":
-                    progress.waiting = None
+                    progress.waits.clear()
                     self._fail(message[1])
                     return
                 else:  # stopped
-                    progress.waiting = None
+                    progress.waits.clear()
                     return
         except (EOFError, OSError):
             if not self._stopping:
-                self._fail(f"the {name} node ended unexpectedly")
+                self._fail(self._ended_unexpectedly(name))
+
+    def _ended_unexpectedly(self, name: str) -> str:
+        process = self._processes[name]
+        process.join(1)
+        code = process.exitcode
+        how = ""
+        if code is not None and code < 0:
+            how = f", killed by {signal.Signals(-code).name}"
+        elif code:
+            how = f", exit code {code}"
+        database = self.progress[name].database
+        return f"the {name} node ended unexpectedly{how}; it was writing {database}"
 
     def _fail(self, error: str) -> None:
         if self.error is None:

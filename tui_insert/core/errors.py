@@ -27,4 +27,9 @@ class StoreChanged(StoreError):
 
 
 class ResetIncomplete(StoreError):
-    """A reset that emptied some databases and then failed; running it again completes it."""
+    """A reset that emptied some databases and then failed (or was interrupted: exit code
+    130); running it again completes it."""
+
+    def __init__(self, message: str, *, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -7,9 +7,11 @@ its commit is through; a reset holds it *exclusive* while it removes rows. So a 
 disappears only while no order that names it can be added. Inserting users or products never
 takes it: only resets conflict with it, and the users' and products' own commits pay nothing.
 
-For a SQLite file it is a `flock` on a side file beside the database (`users.db-lock`), never
-on the database file itself: SQLite's own POSIX locks on that file are dropped when any other
-descriptor of it in the process is closed.
+For a SQLite file it is a `flock` on the database file itself (independent of SQLite's own
+POSIX locks on it, on Linux), so it cannot be lost with a side file, and every path that leads
+to the file (a symbolic link, say) leads to the same lock. Its descriptor is never closed
+(`descriptors.py`). Threads of one process share that descriptor's `flock`, so they take
+turns at a lock of their own besides.
 """
 
 from __future__ import annotations
@@ -21,72 +23,84 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from tui_insert.core.descriptors import descriptor
+from tui_insert.core.errors import DatabaseError, StoreChanged
 from tui_insert.core.waiting import POLL_SECONDS, OnWait, Patience
 
 # A shared lock is only ever kept waiting by a reset, which is quick: look again soon.
 _SHARED_POLL = min(POLL_SECONDS, 0.01)
 
 
-def lock_path(database: Path) -> Path:
-    return database.with_name(database.name + "-lock")
+class _LockedFile:
+    """A database file's lock in this process: its descriptor, and the turn of this process's
+    threads at it."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.turn = threading.Lock()
+        # Set while a helper thread that was given up on still waits for the flock: it ends
+        # this process's turn once it has let go (see _wait_exclusive).
+        self.handed_over = False
+
+
+_FILES: dict[int, _LockedFile] = {}
+_FILES_GUARD = threading.Lock()
+
+
+def _locked_file(path: Path, label: str) -> _LockedFile:
+    """This process's lock of the file at `path`."""
+    try:
+        fd = descriptor(path)
+    except FileNotFoundError:
+        raise StoreChanged(f"{label}: the database file was deleted or moved") from None
+    except OSError as e:
+        raise DatabaseError(f"{label}: cannot open: {e.strerror}") from None
+    with _FILES_GUARD:
+        return _FILES.setdefault(fd, _LockedFile(fd))
 
 
 class ReferenceLock:
-    """Shared or exclusive, across processes; one holder at a time per instance."""
+    """Shared or exclusive, across processes and threads."""
 
     def __init__(self, database: Path, label: str) -> None:
-        self.path = lock_path(database)
+        self.path = database
         self.label = label
-        self._fd: int | None = None
+        self._file: _LockedFile | None = None  # while held
 
-    def _open(self) -> int:
-        return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-
-    def _is_current(self, fd: int) -> bool:
-        """Whether `fd` is still the file at `self.path` (a lock on a deleted or replaced
-        lock file would exclude no one)."""
+    def held(self) -> bool:
+        """Whether the file locked is still the file at the path (a database moved or
+        replaced meanwhile is another file, and its lock excludes no one)."""
+        if self._file is None:
+            return False
         try:
             here = os.stat(self.path)
         except FileNotFoundError:
             return False
-        mine = os.fstat(fd)
+        mine = os.fstat(self._file.fd)
         return (here.st_dev, here.st_ino) == (mine.st_dev, mine.st_ino)
-
-    def _descriptor(self) -> int:
-        if self._fd is None:
-            self._fd = self._open()
-        return self._fd
-
-    def _drop(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
 
     @contextlib.contextmanager
     def shared(
         self, on_wait: OnWait | None = None, stop: threading.Event | None = None
     ) -> Iterator[None]:
         """Hold the lock shared; waits while a reset holds it (raises Stopped on `stop`)."""
-        patience: Patience | None = None
-        while True:
-            fd = self._descriptor()
+        with self._holding(on_wait, stop) as file:
+            patience: Patience | None = None
+            while True:
+                try:
+                    fcntl.flock(file.fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    patience = patience or Patience(
+                        self.label, "being emptied by a reset", on_wait, stop
+                    )
+                    patience.tick(_SHARED_POLL)
+            if patience is not None:
+                patience.done()
             try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if patience is None:
-                    patience = Patience(self.label, "being emptied by a reset", on_wait, stop)
-                patience.tick(_SHARED_POLL)
-                continue
-            if self._is_current(fd):
-                break
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            self._drop()
-        if patience is not None:
-            patience.done()
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+                yield
+            finally:
+                fcntl.flock(file.fd, fcntl.LOCK_UN)
 
     @contextlib.contextmanager
     def exclusive(
@@ -94,71 +108,68 @@ class ReferenceLock:
     ) -> Iterator[None]:
         """Hold the lock exclusive, once every shared holder has let go.
 
-        The wait itself is a blocking `flock` in a helper thread: the kernel hands the lock
-        over the moment the last shared holder lets go, so a stream of orders commits, each
-        holding it shared for a moment, cannot keep a reset waiting for ever."""
+        The wait itself is a blocking `flock` in a helper thread, so the kernel hands the lock
+        over the moment the last shared holder lets go; orders commits hold it shared only
+        while they hold their own write lock too (see node.py), so there is such a moment
+        right after the orders commit in hand."""
+        with self._holding(on_wait, stop) as file:
+            try:
+                fcntl.flock(file.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                patience = Patience(self.label, "in use by a running tui-insert", on_wait, stop)
+                _wait_exclusive(file, patience)
+                patience.done()
+            try:
+                yield
+            finally:
+                fcntl.flock(file.fd, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def _holding(
+        self, on_wait: OnWait | None, stop: threading.Event | None
+    ) -> Iterator[_LockedFile]:
+        """This process's turn at the file's lock (its threads take turns)."""
+        file = _locked_file(self.path, self.label)
         patience: Patience | None = None
-        while True:
-            fd = self._take_exclusive(patience, on_wait, stop)
-            if fd is None:
-                patience = patience or Patience(
-                    self.label, "in use by a running tui-insert", on_wait, stop
-                )
-                continue
-            if self._is_current(fd):
-                break
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
-        if patience is not None:
-            patience.done()
+        while not file.turn.acquire(timeout=_SHARED_POLL):
+            patience = patience or Patience(self.label, "in use by this tui-insert", on_wait, stop)
+            patience.tick()
+        self._file = file
         try:
-            yield
+            yield file
         finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+            self._file = None
+            if not file.handed_over:
+                file.turn.release()
 
-    def _take_exclusive(
-        self, patience: Patience | None, on_wait: OnWait | None, stop: threading.Event | None
-    ) -> int | None:
-        """A descriptor holding the lock exclusive, or None at once if it is taken (then the
-        caller comes back with a Patience, and this waits)."""
-        fd = self._open()
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fd
-        except BlockingIOError:
-            if patience is None:
-                os.close(fd)
-                return None
-        except BaseException:
-            os.close(fd)
-            raise
-        got = threading.Event()
-        guard = threading.Lock()
-        abandoned = False
 
-        def take() -> None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            with guard:
-                if abandoned:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
-                    os.close(fd)
-                else:
-                    got.set()
+def _wait_exclusive(file: _LockedFile, patience: Patience) -> None:
+    """Block until `file` is locked exclusive; on Stopped, the helper thread lets go of it as
+    soon as it gets it, and only then ends this process's turn."""
+    fd = file.fd
+    got = threading.Event()
+    guard = threading.Lock()
+    abandoned = False
 
-        threading.Thread(target=take, name=f"lock {self.path.name}", daemon=True).start()
-        try:
-            while not got.wait(POLL_SECONDS):
-                patience.tick()
-        except BaseException:
-            with guard:
-                if got.is_set():
-                    fcntl.flock(fd, fcntl.LOCK_UN)
-                    os.close(fd)
-                else:
-                    abandoned = True  # the helper lets go as soon as it gets it
-            raise
-        return fd
+    def take() -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with guard:
+            if abandoned:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                file.handed_over = False
+                file.turn.release()
+            else:
+                got.set()
 
-    def close(self) -> None:
-        self._drop()
+    threading.Thread(target=take, name="reference lock", daemon=True).start()
+    try:
+        while not got.wait(POLL_SECONDS):
+            patience.tick()
+    except BaseException:
+        with guard:
+            if got.is_set():
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            else:
+                abandoned = True
+                file.handed_over = True
+        raise

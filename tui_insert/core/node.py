@@ -24,15 +24,16 @@ product — against other processes, resets and kills.
 
 Messages to the parent (the `Run`): ("ready", total) or ("input_error", text) once the input is
 open; then ("progress", ...) after every commit, ("waiting", Wait) while a lock is waited for,
-and ("done",), ("stopped",) or ("failed", text). From the parent: ("go", identities) or
-("stop",); a closed pipe (the parent died) counts as a stop. To the orders node: ("ids",
-resets, ids) after every commit and load, then ("done", None, None).
+and ("done",), ("stopped",) or ("failed", text). From the parent: `Go` or ("stop",); a closed
+pipe (the parent died) counts as a stop. To the orders node: `StoredIds` after every commit
+and load, then `TableDone`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import random
 import signal
 import sys
@@ -43,19 +44,40 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from tui_insert.core import rules
+from tui_insert.core.checks import database_paths
 from tui_insert.core.errors import StoreError, UserError
+from tui_insert.core.identity import FileId, abandoned
 from tui_insert.core.idset import IdSet
+from tui_insert.core.locks import ReferenceLock
 from tui_insert.core.report import SpoolWriter
 from tui_insert.core.sources import RecordReader, Source, open_reader
-from tui_insert.core.storage import FileId, ReferenceReader, Store, database_paths
+from tui_insert.core.storage import ReferenceReader, Store
 from tui_insert.core.tables import TABLES
-from tui_insert.core.waiting import POLL_SECONDS, Patience, Stopped, Wait
+from tui_insert.core.waiting import POLL_SECONDS, OnWait, Patience, Stopped, Wait
 
 # Outcomes sent to the parent per commit, for a UI's list of recent outcomes.
 RECENT_PER_CHUNK = 50
+
+
+class Go(NamedTuple):
+    """From the parent: the databases are ready, as they were prepared."""
+
+    identities: dict[str, FileId]
+
+
+class StoredIds(NamedTuple):
+    """To the orders node: ids stored in a table it refers to (an `array("q")` as bytes),
+    under that file's reset count."""
+
+    resets: int
+    ids: bytes
+
+
+class TableDone(NamedTuple):
+    """To the orders node: that table's node has decided every record."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +104,11 @@ class Reference:
         self.changed = threading.Condition()
         self.reader: ReferenceReader | None = None  # opened by the node
 
+    @property
+    def lock(self) -> ReferenceLock:
+        assert self.reader is not None
+        return self.reader.lock
+
     def learn(self, resets: int, ids: list[int]) -> None:
         """Holding `changed`: these ids were stored under that reset count."""
         if self.resets is None or resets > self.resets:
@@ -93,14 +120,14 @@ class Reference:
     def listen(self, conn: Connection, stop: threading.Event) -> None:
         try:
             while True:
-                kind, resets, payload = conn.recv()
+                message = conn.recv()
                 with self.changed:
-                    if kind == "ids":
-                        self.learn(resets, array("q", payload).tolist())
+                    if isinstance(message, StoredIds):
+                        self.learn(message.resets, array("q", message.ids).tolist())
                     else:
                         self.done = True
                     self.changed.notify_all()
-                if kind == "done":
+                if isinstance(message, TableDone):
                     return
         except (EOFError, OSError):
             # The other node ended without finishing: nothing more can be judged.
@@ -108,7 +135,7 @@ class Reference:
             with self.changed:
                 self.changed.notify_all()
 
-    def stored(self, ids: list[int], stop: threading.Event, on_wait: Any) -> set[int]:
+    def stored(self, ids: list[int], stop: threading.Event, on_wait: OnWait) -> set[int]:
         """Holding this store's reference lock: which of `ids` are stored there now. The
         cache answers while the store's reset count is the one it was filled under; the
         store itself answers for the rest."""
@@ -164,10 +191,14 @@ def node_main(
         go = control.recv()
     except EOFError:
         go = ("stop",)
-    if go[0] != "go":
+    if not isinstance(go, Go):
         reader.close()
         return
-    TableNode(settings, reader, control, references, subscribers, go[1]).run()
+    TableNode(settings, reader, control, references, subscribers, go.identities).run()
+    if abandoned():
+        # A connection whose file's log was replaced under it: closing it, even at exit,
+        # would copy its old log over the file (see identity.close_connection).
+        os._exit(0)
 
 
 class TableNode:
@@ -191,6 +222,9 @@ class TableNode:
         self.stop_requested = threading.Event()
         self.error: str | None = None
         self.references = {name: Reference(name) for name in references}
+        # (column of the checked records, table) of each reference, from the declaration.
+        fields = TABLES[self.name].fields
+        self._referred = [(fields.index(f), other) for f, other in TABLES[self.name].references]
         self._reference_conns = references
         self.turn_changed = threading.Condition()
         self._read_lock = threading.Lock()
@@ -233,8 +267,8 @@ class TableNode:
                 on_load=self._announce_ids,
                 on_wait=self._notify_wait,
                 # Orders take their write lock only while holding the reference locks, so
-                # they try it briefly and let go of everything when it is taken (_locked).
-                busy_seconds=0.002 if self.references else POLL_SECONDS,
+                # they try it without waiting and let go of everything if it is taken.
+                busy_seconds=0 if self.references else POLL_SECONDS,
             )
             self.spool = SpoolWriter(
                 self.name, self.settings.spool_dir, as_json=self.settings.as_json
@@ -303,7 +337,7 @@ class TableNode:
                 self.error = f"{self.name}: {type(error).__name__}: {error}"
         self._request_stop()
 
-    def _announce(self, message: tuple[str, Any, Any]) -> None:
+    def _announce(self, message: StoredIds | TableDone) -> None:
         for conn in self.subscribers:
             with contextlib.suppress(OSError):
                 conn.send(message)
@@ -313,7 +347,7 @@ class TableNode:
         reset count of the file they were stored under."""
         if self.subscribers:
             payload = array("q", ids).tobytes()
-            self._announce(("ids", resets, payload))
+            self._announce(StoredIds(resets, payload))
 
     # -- a worker -----------------------------------------------------------------------------
 
@@ -372,7 +406,7 @@ class TableNode:
     def _await_references(self, checked: list[tuple]) -> bool:
         """Wait until each user and product these orders name is stored or never will be."""
         stop = self.stop_requested
-        for column, name in ((1, "users"), (2, "products")):
+        for column, name in self._referred:
             reference = self.references[name]
             pending = [c[column] for c in checked if c[column] is not None]
             with reference.changed:
@@ -401,7 +435,7 @@ class TableNode:
                         self.references[name].stored(
                             self._named(checked, column), self.stop_requested, self._notify_wait
                         )
-                        for column, name in ((1, "users"), (2, "products"))
+                        for column, name in self._referred
                     )
                     decision = rules.decide_orders(checked, store.ids, users, products)
                 if decision.rows:
@@ -426,11 +460,12 @@ class TableNode:
         """The locks of a commit, held until it is through.
 
         Users and products: their table's write lock. Orders: first the reference locks of
-        users and products (shared), then the orders write lock — the order in which every
-        writer and every reset takes its locks (users, products, orders), so none waits in a
-        circle. The orders write lock is only tried while the reference locks are held: if
-        another writer has it, everything is let go before trying again, so a reset waiting
-        for the reference locks is never kept waiting by orders queueing for theirs."""
+        the tables they name (users, then products; shared), then the orders write lock —
+        in the one order in which every writer and every reset takes its locks, so none
+        waits in a circle. The orders write lock is only tried, never waited for, while the
+        reference locks are held: if another writer has it, everything is let go before the
+        next try. So the reference locks are held shared only by an orders commit under way,
+        and a reset waiting for them gets them as soon as that commit is through."""
         store = self.store
         assert store is not None
         stop = self.stop_requested
@@ -438,17 +473,20 @@ class TableNode:
             store.begin(stop)
             yield
             return
+        locks = [self.references[name].lock for _, name in self._referred]
         patience: Patience | None = None
         while True:
             with contextlib.ExitStack() as held:
-                for reference in self.references.values():
-                    assert reference.reader is not None
-                    held.enter_context(reference.reader.lock.shared(self._notify_wait, stop))
+                for lock in locks:
+                    held.enter_context(lock.shared(self._notify_wait, stop))
                 if store.try_begin():
-                    if patience is not None:
-                        patience.done()
-                    yield
-                    return
+                    # A database moved or replaced meanwhile: its lock keeps no reset out.
+                    if all(lock.held() for lock in locks):
+                        if patience is not None:
+                            patience.done()
+                        yield
+                        return
+                    store.rollback()
             if patience is None:
                 patience = Patience(
                     store.label, "locked by another program", self._notify_wait, stop
@@ -480,4 +518,4 @@ class TableNode:
             self.done = True
             assert self.spool is not None
             self.spool.flush()
-            self._announce(("done", None, None))
+            self._announce(TableDone())

@@ -24,6 +24,10 @@ from tui_insert.core.tables import TABLES
 
 MAX_ID = 2**63 - 1
 
+# How two emails are compared (SPEC §4): Unicode case folding. The rules and the stores'
+# caches both key emails with it.
+email_key = str.casefold
+
 
 class Reason(NamedTuple):
     field: str
@@ -209,7 +213,7 @@ def check_users(records: Iterable[Any]) -> list[tuple]:
                 reasons = []
             reasons.append(_name_reason(name))
         if type(email) is str and len(email) <= 254 and email_ok(email) is not None:
-            key = email.casefold()
+            key = email_key(email)
         else:
             key = None
             if reasons is None:

@@ -16,6 +16,8 @@ class Table:
     decimal_fields: frozenset[str] = frozenset()
     # (field, table): the field names a row of that other table, which must be stored.
     references: tuple[tuple[str, str], ...] = ()
+    # A field no two stored rows may share, compared case-insensitively (rules.email_key).
+    folded_unique: str | None = None
 
     @property
     def database(self) -> str:
@@ -34,7 +36,12 @@ class Table:
         return f"CREATE TABLE IF NOT EXISTS {self.name} ({cols})"
 
 
-USERS = Table("users", (("id", "INTEGER"), ("name", "TEXT"), ("email", "TEXT")), frozenset({"id"}))
+USERS = Table(
+    "users",
+    (("id", "INTEGER"), ("name", "TEXT"), ("email", "TEXT")),
+    frozenset({"id"}),
+    folded_unique="email",
+)
 PRODUCTS = Table(
     "products",
     (("id", "INTEGER"), ("name", "TEXT"), ("price", "REAL")),
@@ -57,3 +64,8 @@ REFERENCED: tuple[str, ...] = tuple(
     for name in TABLES
     if any(name == other for table in TABLES.values() for _, other in table.references)
 )
+
+# tui-insert's bookkeeping beside each table: one row, how many resets emptied the file. It
+# holds no validation; it tells a node that what it saw in the file before may be gone.
+STATE_TABLE = "tui_insert_state"
+STATE_COLUMNS = (("resets", "INTEGER"),)

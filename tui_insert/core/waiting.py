@@ -12,10 +12,13 @@ shorten them; spawned node processes inherit them):
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
+
+T = TypeVar("T")
 
 
 def _seconds(name: str, default: float) -> float:
@@ -30,6 +33,8 @@ NOTICE_SECONDS = _seconds("TUI_INSERT_NOTICE_SECONDS", 5.0)
 POLL_SECONDS = _seconds("TUI_INSERT_POLL_SECONDS", 0.1)
 # A wait shorter than this is ordinary contention between writers: no notice.
 FIRST_NOTICE_SECONDS = min(1.0, NOTICE_SECONDS)
+# Between two tries of a statement that met a lock (besides SQLite's own busy timeout).
+_RETRY_PAUSE = min(POLL_SECONDS, 0.005)
 
 
 class Wait(NamedTuple):
@@ -95,3 +100,34 @@ class Patience:
             self._on_wait(
                 Wait(self.database, self.reason, time.monotonic() - self._started, over=True)
             )
+
+
+def is_locked(error: sqlite3.Error) -> bool:
+    """Whether `error` says another connection is in the way right now (busy, locked, or a
+    lock protocol race SQLite asks to retry): waited out, never a failure."""
+    name = getattr(error, "sqlite_errorname", "")
+    return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or name == "SQLITE_PROTOCOL"
+
+
+def retry_while_locked(
+    attempt: Callable[[], T],
+    database: str,
+    on_wait: OnWait | None = None,
+    stop: threading.Event | None = None,
+) -> T:
+    """`attempt()` until it gets past other connections' locks. Each try waits inside SQLite
+    for the connection's busy timeout; between tries a short pause, a stop check, and a
+    notice once the wait lasts. `attempt` must leave no transaction open when it fails."""
+    patience: Patience | None = None
+    while True:
+        try:
+            result = attempt()
+            break
+        except sqlite3.OperationalError as e:
+            if not is_locked(e):
+                raise
+            patience = patience or Patience(database, "locked by another program", on_wait, stop)
+            patience.tick(_RETRY_PAUSE)
+    if patience is not None:
+        patience.done()
+    return result

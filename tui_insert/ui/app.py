@@ -25,12 +25,12 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from tui_insert.core.checks import database_paths
 from tui_insert.core.engine import DEFAULT_WORKERS, Cancelled, Run
 from tui_insert.core.errors import StoreError, UserError
 from tui_insert.core.report import RunSummary, rejected_lines, summarize
 from tui_insert.core.reset import reset_databases
 from tui_insert.core.sources import Source
-from tui_insert.core.storage import database_paths
 from tui_insert.core.tables import TABLES
 from tui_insert.core.waiting import Stopped, Wait
 from tui_insert.ui.browser_screen import BrowserScreen

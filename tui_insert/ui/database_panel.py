@@ -54,7 +54,7 @@ class DatabasePanel(Vertical):
         # A wait for another writer's lock is said where the rate stands still.
         waiting = progress.waiting
         self._rate.update(
-            wait_line(waiting, progress.waited)
+            wait_line(*waiting)
             if waiting is not None
             else f"{rate(progress.processed, seconds)} records/s"
         )

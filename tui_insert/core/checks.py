@@ -1,0 +1,157 @@
+"""Checking the three databases before anything is written to any of them (SPEC §2).
+
+A file that is not SQLite, holds a table of that name with other columns, or cannot be written
+(read-only file, side file or folder; `chattr +i` too) is a DatabaseError naming it: exit 2,
+and every file is left as it was. The checks write nothing and create no file: a WAL database
+whose log is absent is read as an immutable file, so that reading it leaves no `-wal` and
+`-shm` behind.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sqlite3
+import sys
+import threading
+from pathlib import Path
+
+from tui_insert.core.errors import DatabaseError
+from tui_insert.core.identity import side_files
+from tui_insert.core.tables import STATE_COLUMNS, STATE_TABLE, TABLES, Table
+from tui_insert.core.waiting import POLL_SECONDS, OnWait, retry_while_locked
+
+
+def database_paths(db_dir: Path) -> dict[str, Path]:
+    return {name: db_dir / table.database for name, table in TABLES.items()}
+
+
+def read_only_uri(path: Path, *, immutable: bool = False) -> str:
+    """A read-only URI built from the resolved path, so `#`, `?`, `%` and spaces are safe."""
+    return path.resolve().as_uri() + ("?mode=ro&immutable=1" if immutable else "?mode=ro")
+
+
+def _columns(conn: sqlite3.Connection, name: str) -> list[tuple[str, str, bool]]:
+    """(name, TYPE, is primary key) of table `name`'s columns; [] if it is not there."""
+    rows = conn.execute(f"PRAGMA table_info({name})").fetchall()
+    return [(n, t.upper(), bool(pk)) for _, n, t, _, _, pk in rows]
+
+
+def _read_schema(path: Path, table: Table, immutable: bool) -> tuple[list, list]:
+    conn = sqlite3.connect(read_only_uri(path, immutable=immutable), uri=True, timeout=POLL_SECONDS)
+    try:
+        return _columns(conn, table.name), _columns(conn, STATE_TABLE)
+    finally:
+        conn.close()
+
+
+def check_database(
+    path: Path,
+    table: Table,
+    on_wait: OnWait | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Raise DatabaseError if `path` exists but cannot hold `table`. Writes nothing."""
+    if not path.exists():
+        return
+    if not path.is_file():
+        raise DatabaseError(f"{path}: not a file")
+    # No log or journal beside it: nothing half-written, so it can be read as it is on disk.
+    wal, _, journal = side_files(path)
+    immutable = not wal.exists() and not journal.exists()
+    try:
+        try:
+            found, state = retry_while_locked(
+                lambda: _read_schema(path, table, immutable), str(path), on_wait, stop
+            )
+        except sqlite3.DatabaseError:
+            if not immutable:
+                raise
+            # Written meanwhile, perhaps: read it as SQLite reads a file in use.
+            found, state = retry_while_locked(
+                lambda: _read_schema(path, table, False), str(path), on_wait, stop
+            )
+    except sqlite3.DatabaseError as e:
+        if getattr(e, "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+            raise DatabaseError(f"{path}: not an SQLite database, or a damaged one") from None
+        raise DatabaseError(f"{path}: cannot read: {e}") from None
+    wanted = [(name, type_, name == "id") for name, type_ in table.columns]
+    if found and found != wanted:
+        have = ", ".join(
+            " ".join(filter(None, (n, t, "PRIMARY KEY" if pk else ""))) for n, t, pk in found
+        )
+        need = table.create_sql.split("(", 1)[1].rstrip(")")
+        raise DatabaseError(
+            f"{path}: table {table.name} has columns ({have}), tui-insert needs ({need})"
+        )
+    if state and state != [(n, t, False) for n, t in STATE_COLUMNS]:
+        raise DatabaseError(
+            f"{path}: table {STATE_TABLE} has other columns than tui-insert's bookkeeping (resets)"
+        )
+
+
+def _existing_folder(folder: Path) -> Path:
+    """`folder`, or its nearest ancestor that exists (where it would be created)."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+# statx(2) attributes that forbid rewriting a file even to root (chattr +i, chattr +a), which
+# os.access cannot see: Linux only; elsewhere nothing is known of them.
+_STATX_ATTR_IMMUTABLE = 0x10
+_STATX_ATTR_APPEND = 0x20
+_AT_FDCWD = -100
+
+
+def _unwritable_attribute(path: Path) -> str | None:
+    """What forbids rewriting the file, if one of those attributes does; else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        statx = ctypes.CDLL(None, use_errno=True).statx
+    except (AttributeError, OSError):
+        return None
+    buf = ctypes.create_string_buffer(256)  # struct statx
+    if statx(_AT_FDCWD, os.fsencode(path), 0, 0, buf) != 0:
+        return None
+    attributes = int.from_bytes(buf.raw[8:16], sys.byteorder)  # stx_attributes
+    if attributes & _STATX_ATTR_IMMUTABLE:
+        return "read-only (immutable, even for root)"
+    if attributes & _STATX_ATTR_APPEND:
+        return "append-only (SQLite rewrites pages in place)"
+    return None
+
+
+def check_writable(path: Path) -> None:
+    """Raise DatabaseError unless the database at `path` (its file, its side files and its
+    folder) can be written. Writes nothing."""
+    folder = _existing_folder(path.parent)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DatabaseError(f"{path}: cannot write: the folder {folder} is read-only")
+    for file in (path, *side_files(path)):
+        if not file.exists():
+            continue
+        which = "the file" if file == path else file.name
+        attribute = _unwritable_attribute(file)
+        if attribute is not None:
+            raise DatabaseError(f"{path}: cannot write: {which} is {attribute}")
+        if not os.access(file, os.W_OK):
+            raise DatabaseError(f"{path}: cannot write: {which} is read-only")
+
+
+def check_databases(
+    db_dir: Path,
+    *,
+    writable: bool = False,
+    on_wait: OnWait | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Check all three files before anything is written to any of them."""
+    if db_dir.exists() and not db_dir.is_dir():
+        raise DatabaseError(f"database folder {db_dir} is not a folder")
+    if writable:  # first: reading a WAL database in a read-only folder fails obscurely
+        for path in database_paths(db_dir).values():
+            check_writable(path)
+    for name, path in database_paths(db_dir).items():
+        check_database(path, TABLES[name], on_wait, stop)
