@@ -20,7 +20,7 @@ import contextlib
 import fcntl
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tui_insert.core.descriptors import descriptor
@@ -79,12 +79,12 @@ class ReferenceLock:
         mine = os.fstat(self._file.fd)
         return (here.st_dev, here.st_ino) == (mine.st_dev, mine.st_ino)
 
-    @contextlib.contextmanager
     def shared(
         self, on_wait: OnWait | None = None, stop: threading.Event | None = None
-    ) -> Iterator[None]:
+    ) -> contextlib.AbstractContextManager[None]:
         """Hold the lock shared; waits while a reset holds it (raises Stopped on `stop`)."""
-        with self._holding(on_wait, stop) as file:
+
+        def take(file: _LockedFile) -> None:
             patience: Patience | None = None
             while True:
                 try:
@@ -97,48 +97,52 @@ class ReferenceLock:
                     patience.tick(_SHARED_POLL)
             if patience is not None:
                 patience.done()
-            try:
-                yield
-            finally:
-                fcntl.flock(file.fd, fcntl.LOCK_UN)
 
-    @contextlib.contextmanager
+        return self._holding(take, on_wait, stop)
+
     def exclusive(
         self, on_wait: OnWait | None = None, stop: threading.Event | None = None
-    ) -> Iterator[None]:
+    ) -> contextlib.AbstractContextManager[None]:
         """Hold the lock exclusive, once every shared holder has let go.
 
         The wait itself is a blocking `flock` in a helper thread, so the kernel hands the lock
         over the moment the last shared holder lets go; orders commits hold it shared only
         while they hold their own write lock too (see node.py), so there is such a moment
         right after the orders commit in hand."""
-        with self._holding(on_wait, stop) as file:
+
+        def take(file: _LockedFile) -> None:
             try:
                 fcntl.flock(file.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 patience = Patience(self.label, "in use by a running tui-insert", on_wait, stop)
                 _wait_exclusive(file, patience)
                 patience.done()
-            try:
-                yield
-            finally:
-                fcntl.flock(file.fd, fcntl.LOCK_UN)
+
+        return self._holding(take, on_wait, stop)
 
     @contextlib.contextmanager
     def _holding(
-        self, on_wait: OnWait | None, stop: threading.Event | None
-    ) -> Iterator[_LockedFile]:
-        """This process's turn at the file's lock (its threads take turns)."""
+        self,
+        take: Callable[[_LockedFile], None],
+        on_wait: OnWait | None,
+        stop: threading.Event | None,
+    ) -> Iterator[None]:
+        """This process's turn at the file's lock (its threads take turns), then the lock
+        itself by `take`, held until the block is through."""
         file = _locked_file(self.path, self.label)
         patience: Patience | None = None
         while not file.turn.acquire(timeout=_SHARED_POLL):
             patience = patience or Patience(self.label, "in use by this tui-insert", on_wait, stop)
             patience.tick()
-        self._file = file
         try:
-            yield file
+            take(file)
+            self._file = file
+            try:
+                yield
+            finally:
+                self._file = None
+                fcntl.flock(file.fd, fcntl.LOCK_UN)
         finally:
-            self._file = None
             if not file.handed_over:
                 file.turn.release()
 

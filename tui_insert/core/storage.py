@@ -122,7 +122,7 @@ def in_snapshot(conn: sqlite3.Connection, read: Callable[[], object]) -> None:
     try:
         read()
     finally:
-        conn.execute("ROLLBACK" if conn.in_transaction else "SELECT 1")
+        rollback(conn)
 
 
 def prepare_databases(
