@@ -110,6 +110,11 @@ def integrity(db_dir: Path) -> dict[str, str]:
     return out
 
 
+def files_in(folder: Path) -> dict[str, bytes]:
+    """Every file in the folder, with its bytes: "nothing written" means none added either."""
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())} if folder.exists() else {}
+
+
 def count_rows(path: Path, table: str) -> int:
     """Rows in `table`, read without writing (0 while the file or table is not there yet)."""
     if not path.exists():

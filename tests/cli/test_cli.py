@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import dump
+from tests.helpers import dump, files_in
 from tui_insert.core.generate import generate_dataset
 from tui_insert.core.sources import sample_data_dir
 
@@ -29,10 +29,6 @@ def tui_insert(*args: str | Path, cwd: Path | None = None) -> subprocess.Complet
     )
 
 
-def files_in(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())} if folder.exists() else {}
-
-
 def assert_clear_error(result: subprocess.CompletedProcess[str], *words: str) -> None:
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
@@ -42,14 +38,6 @@ def assert_clear_error(result: subprocess.CompletedProcess[str], *words: str) ->
     for word in words:
         assert word in lines[0]
     assert result.stdout == ""
-
-
-@pytest.fixture
-def used_db_dir(tmp_path: Path) -> Path:
-    """A database folder after one sample run: three real databases to protect."""
-    db_dir = tmp_path / "db"
-    assert tui_insert("run", "--headless", "--db-dir", db_dir).returncode == 0
-    return db_dir
 
 
 def sample_copy(tmp_path: Path) -> Path:

@@ -29,7 +29,9 @@ import pytest
 from tests.helpers import (
     FAST_WAITS,
     count_rows,
+    dump,
     duplicate_emails,
+    files_in,
     finish,
     integrity,
     orphan_orders,
@@ -39,7 +41,7 @@ from tests.helpers import (
 )
 from tui_insert.core.checks import database_paths
 from tui_insert.core.generate import generate_dataset
-from tui_insert.core.storage import prepare_databases
+from tui_insert.core.storage import connect, prepare_databases
 
 # --- what must hold at every moment -----------------------------------------------------------
 
@@ -61,16 +63,7 @@ def assert_clean_exit(code: int, err: str) -> None:
 
 
 def rows(db_dir: Path, table: str) -> dict[int, tuple]:
-    conn = sqlite3.connect(database_paths(db_dir)[table])
-    try:
-        return {r[0]: r for r in conn.execute(f"SELECT * FROM {table}")}
-    finally:
-        conn.close()
-
-
-def files_of(db_dir: Path) -> dict[str, bytes]:
-    """Every file in the folder, with its bytes: "nothing written" means none added either."""
-    return {p.name: p.read_bytes() for p in sorted(db_dir.iterdir())}
+    return {row[0]: row for row in dump(db_dir)[table]}
 
 
 def run_args(data: Path, db_dir: Path, *more: str) -> list[str | Path]:
@@ -337,14 +330,6 @@ def read_only(path: Path) -> Iterator[None]:
         subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
-@pytest.fixture
-def used_db_dir(tmp_path: Path) -> Path:
-    db_dir = tmp_path / "db"
-    code, _, err = finish(start_cli("run", "--headless", "--db-dir", db_dir))
-    assert code == 0, err
-    return db_dir
-
-
 @pytest.mark.parametrize(
     "command",
     [
@@ -359,12 +344,12 @@ def test_a_read_only_users_db_writes_nothing_anywhere(
 ) -> None:
     if emptied:
         assert finish(start_cli("reset", "--db-dir", used_db_dir))[0] == 0
-    before = files_of(used_db_dir)
+    before = files_in(used_db_dir)
     with read_only(database_paths(used_db_dir)["users"]):
         code, out, err = finish(start_cli(*command, "--db-dir", used_db_dir))
     assert code == 2, err
     assert err.count("\n") == 1 and "users.db" in err and "read-only" in err, err
-    assert files_of(used_db_dir) == before
+    assert files_in(used_db_dir) == before
 
 
 @pytest.mark.parametrize("table", ["users", "orders"])
@@ -374,20 +359,20 @@ def test_an_append_only_database_writes_nothing_anywhere(used_db_dir: Path, tabl
     if subprocess.run(["chattr", "+a", str(path)], capture_output=True).returncode != 0:
         pytest.skip("chattr +a is not possible here")
     try:
-        before = files_of(used_db_dir)
+        before = files_in(used_db_dir)
         code, _, err = finish(start_cli("run", "--headless", "--reset", "--db-dir", used_db_dir))
     finally:
         subprocess.run(["chattr", "-a", str(path)], check=True)
     assert code == 2 and f"{table}.db" in err and "append-only" in err, err
-    assert files_of(used_db_dir) == before
+    assert files_in(used_db_dir) == before
 
 
 def test_a_read_only_folder_writes_nothing(used_db_dir: Path) -> None:
-    before = files_of(used_db_dir)
+    before = files_in(used_db_dir)
     with read_only(used_db_dir):
         code, _, err = finish(start_cli("reset", "--db-dir", used_db_dir))
     assert code == 2 and "read-only" in err, err
-    assert files_of(used_db_dir) == before
+    assert files_in(used_db_dir) == before
 
 
 # --- a lock held for long ---------------------------------------------------------------------
@@ -795,8 +780,6 @@ def test_a_reset_that_fails_midway_names_what_it_emptied_and_completes_when_run_
 
 def test_commits_sync_the_log_every_time(tmp_path: Path) -> None:
     """In WAL mode only synchronous=FULL syncs the log at every commit."""
-    from tui_insert.core.storage import connect
-
     conn = connect(tmp_path / "x.db", create=True)
     assert conn.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
     conn.close()

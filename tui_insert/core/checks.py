@@ -10,10 +10,12 @@ whose log is absent is read as an immutable file, so that reading it leaves no `
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import sqlite3
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from tui_insert.core.errors import DatabaseError
@@ -56,25 +58,23 @@ def check_database(
         return
     if not path.is_file():
         raise DatabaseError(f"{path}: not a file")
-    # No log or journal beside it: nothing half-written, so it can be read as it is on disk.
+    # No log or journal beside it: nothing half-written, so it can be read as it is on disk
+    # (and reading it creates no side files). Should that fail, the file was written
+    # meanwhile: then it is read as SQLite reads a file in use.
     wal, _, journal = side_files(path)
-    immutable = not wal.exists() and not journal.exists()
-    try:
+    views = (True, False) if not wal.exists() and not journal.exists() else (False,)
+    for immutable in views:
         try:
             found, state = retry_while_locked(
-                lambda: _read_schema(path, table, immutable), str(path), on_wait, stop
+                functools.partial(_read_schema, path, table, immutable), str(path), on_wait, stop
             )
-        except sqlite3.DatabaseError:
-            if not immutable:
-                raise
-            # Written meanwhile, perhaps: read it as SQLite reads a file in use.
-            found, state = retry_while_locked(
-                lambda: _read_schema(path, table, False), str(path), on_wait, stop
-            )
-    except sqlite3.DatabaseError as e:
-        if getattr(e, "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
-            raise DatabaseError(f"{path}: not an SQLite database, or a damaged one") from None
-        raise DatabaseError(f"{path}: cannot read: {e}") from None
+            break
+        except sqlite3.DatabaseError as e:
+            if immutable:
+                continue
+            if getattr(e, "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+                raise DatabaseError(f"{path}: not an SQLite database, or a damaged one") from None
+            raise DatabaseError(f"{path}: cannot read: {e}") from None
     wanted = [(name, type_, name == "id") for name, type_ in table.columns]
     if found and found != wanted:
         have = ", ".join(
@@ -104,13 +104,20 @@ _STATX_ATTR_APPEND = 0x20
 _AT_FDCWD = -100
 
 
-def _unwritable_attribute(path: Path) -> str | None:
-    """What forbids rewriting the file, if one of those attributes does; else None."""
+@functools.cache
+def _statx() -> Callable[..., int] | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        statx = ctypes.CDLL(None, use_errno=True).statx
+        return ctypes.CDLL(None, use_errno=True).statx  # type: ignore[no-any-return]
     except (AttributeError, OSError):
+        return None
+
+
+def _unwritable_attribute(path: Path) -> str | None:
+    """What forbids rewriting the file, if one of those attributes does; else None."""
+    statx = _statx()
+    if statx is None:
         return None
     buf = ctypes.create_string_buffer(256)  # struct statx
     if statx(_AT_FDCWD, os.fsencode(path), 0, 0, buf) != 0:

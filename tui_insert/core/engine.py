@@ -34,10 +34,10 @@ from tui_insert.core.checks import check_databases, database_paths
 from tui_insert.core.errors import InputError, UserError
 from tui_insert.core.identity import FileId
 from tui_insert.core.node import Go, NodeSettings, node_main
-from tui_insert.core.reset import reset_databases
+from tui_insert.core.reset import empty_databases
 from tui_insert.core.rules import Reason
 from tui_insert.core.sources import Source
-from tui_insert.core.storage import prepare_databases
+from tui_insert.core.storage import create_databases
 from tui_insert.core.tables import REFERENCED, TABLES
 from tui_insert.core.waiting import OnWait, Stopped, Wait
 
@@ -171,9 +171,10 @@ class Run:
             check_databases(self.db_dir, writable=True, on_wait=self.on_wait, stop=self._stop)
             if before_writing is not None:
                 before_writing()
-            self._identities = prepare_databases(self.db_dir, self.on_wait, self._stop)
+            # Checked just above: created (and emptied) without checking again.
+            self._identities = create_databases(self.db_dir, self.on_wait, self._stop)
             if self.reset:
-                reset_databases(self.db_dir, self.on_wait, self._stop)
+                empty_databases(self.db_dir, self.on_wait, self._stop)
         except Stopped:
             self._abort()
             raise Cancelled from None
@@ -185,6 +186,7 @@ class Run:
         context = multiprocessing.get_context("spawn")
         # users -> orders and products -> orders: the ids each has just stored.
         feeds = {name: context.Pipe(duplex=False) for name in REFERENCED}
+        node_ends = []
         for name in TABLES:
             parent_end, node_end = context.Pipe()
             settings = NodeSettings(
@@ -200,17 +202,19 @@ class Run:
             referred = [other for _, other in TABLES[name].references]
             references = {other: feeds[other][0] for other in referred}
             subscribers = [feeds[name][1]] if name in feeds else []
-            process = context.Process(
+            self._processes[name] = context.Process(
                 target=node_main,
                 args=(settings, node_end, references, subscribers),
                 name=f"tui-insert {name}",
                 daemon=True,
             )
-            with _ctrl_c_ignored_by_children():
-                process.start()
-            node_end.close()
             self._conns[name] = parent_end
-            self._processes[name] = process
+            node_ends.append(node_end)
+        with _ctrl_c_ignored_by_children():
+            for process in self._processes.values():
+                process.start()
+        for node_end in node_ends:
+            node_end.close()
         for reader, writer in feeds.values():
             reader.close()
             writer.close()

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from tui_insert.core.descriptors import descriptor
 from tui_insert.core.errors import DatabaseError, StoreChanged
+from tui_insert.core.identity import file_id
 from tui_insert.core.waiting import POLL_SECONDS, OnWait, Patience
 
 # A shared lock is only ever kept waiting by a reset, which is quick: look again soon.
@@ -72,12 +73,11 @@ class ReferenceLock:
         replaced meanwhile is another file, and its lock excludes no one)."""
         if self._file is None:
             return False
+        mine = os.fstat(self._file.fd)
         try:
-            here = os.stat(self.path)
+            return file_id(self.path) == (mine.st_dev, mine.st_ino)
         except FileNotFoundError:
             return False
-        mine = os.fstat(self._file.fd)
-        return (here.st_dev, here.st_ino) == (mine.st_dev, mine.st_ino)
 
     def shared(
         self, on_wait: OnWait | None = None, stop: threading.Event | None = None

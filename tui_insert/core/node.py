@@ -286,7 +286,7 @@ class TableNode:
                 self.store.identity.verify()
                 for reference in self.references.values():
                     assert reference.reader is not None
-                    reference.reader.verify()
+                    reference.reader.identity.verify()
         except BaseException as e:  # noqa: BLE001 - reported to the parent
             self._fail(e)
         finally:

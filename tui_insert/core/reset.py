@@ -43,12 +43,21 @@ from tui_insert.core.waiting import OnWait, Stopped
 def reset_databases(
     db_dir: Path, on_wait: OnWait | None = None, stop: threading.Event | None = None
 ) -> dict[str, int]:
-    """Empty the tables of the databases in `db_dir`; returns the rows removed per table
-    (tables that are not there are left out)."""
-    paths = {name: path for name, path in database_paths(db_dir).items() if path.is_file()}
-    for path in paths.values():
-        check_writable(path)
+    """Check the databases in `db_dir` (usable and writable; a DatabaseError writes nothing),
+    then empty their tables (`empty_databases`)."""
+    for path in database_paths(db_dir).values():
+        if path.is_file():
+            check_writable(path)
     check_databases(db_dir, on_wait=on_wait, stop=stop)
+    return empty_databases(db_dir, on_wait, stop)
+
+
+def empty_databases(
+    db_dir: Path, on_wait: OnWait | None = None, stop: threading.Event | None = None
+) -> dict[str, int]:
+    """Empty the tables of the databases in `db_dir`, which the caller has just checked;
+    returns the rows removed per table (tables that are not there are left out)."""
+    paths = {name: path for name, path in database_paths(db_dir).items() if path.is_file()}
     if not paths:
         return {}
     with contextlib.ExitStack() as held:

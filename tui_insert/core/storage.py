@@ -36,7 +36,14 @@ from tui_insert.core.idset import IdSet
 from tui_insert.core.locks import ReferenceLock
 from tui_insert.core.rules import email_key
 from tui_insert.core.tables import STATE_COLUMNS, STATE_TABLE, TABLES, Table
-from tui_insert.core.waiting import POLL_SECONDS, OnWait, Stopped, is_locked, retry_while_locked
+from tui_insert.core.waiting import (
+    POLL_SECONDS,
+    OnWait,
+    Stopped,
+    T,
+    is_locked,
+    retry_while_locked,
+)
 
 # Rows per INSERT statement: one statement stores many rows while Python's GIL is released.
 _ROWS_PER_INSERT = 500
@@ -116,11 +123,11 @@ def execute_waiting(
     retry_while_locked(lambda: conn.execute(sql), label, on_wait, stop)
 
 
-def in_snapshot(conn: sqlite3.Connection, read: Callable[[], object]) -> None:
+def in_snapshot(conn: sqlite3.Connection, read: Callable[[], T]) -> T:
     """`read()` inside one read transaction: everything it reads is of one instant."""
     conn.execute("BEGIN")
     try:
-        read()
+        return read()
     finally:
         rollback(conn)
 
@@ -128,10 +135,18 @@ def in_snapshot(conn: sqlite3.Connection, read: Callable[[], object]) -> None:
 def prepare_databases(
     db_dir: Path, on_wait: OnWait | None = None, stop: threading.Event | None = None
 ) -> dict[str, FileId]:
-    """Create the folder, files and tables that are missing, and switch the files to WAL.
-    Every file is checked first (usable and writable), so a DatabaseError writes nothing.
-    Returns the identity of each file, which the run's nodes then hold on to."""
+    """Check the three files (usable and writable; a DatabaseError writes nothing), then
+    create what is missing (`create_databases`)."""
     check_databases(db_dir, writable=True, on_wait=on_wait, stop=stop)
+    return create_databases(db_dir, on_wait, stop)
+
+
+def create_databases(
+    db_dir: Path, on_wait: OnWait | None = None, stop: threading.Event | None = None
+) -> dict[str, FileId]:
+    """Create the folder, files and tables that are missing, and switch the files to WAL;
+    the caller has just checked them (`check_databases(writable=True)`). Returns the
+    identity of each file, which the run's nodes then hold on to."""
     if stop is not None and stop.is_set():
         raise Stopped
     try:
@@ -351,21 +366,17 @@ class ReferenceReader:
     ) -> tuple[int, set[int]]:
         """The store's reset count, and which of `ids` it holds, read in one snapshot."""
         self.identity.verify()
-        seen: list[tuple[int, set[int]]] = []
 
-        def read() -> None:
+        def read() -> tuple[int, set[int]]:
             resets = self._conn.execute(_READ_RESETS).fetchone()[0]
-            found = set()
-            if ids:
-                found = {rid for (rid,) in self._conn.execute(self._sql, (orjson.dumps(ids),))}
-            seen.append((resets, found))
+            if not ids:
+                return resets, set()
+            return resets, {rid for (rid,) in self._conn.execute(self._sql, (orjson.dumps(ids),))}
 
         with named_errors(self.label):
-            retry_while_locked(lambda: in_snapshot(self._conn, read), self.label, on_wait, stop)
-        return seen[-1]
-
-    def verify(self) -> None:
-        self.identity.verify()
+            return retry_while_locked(
+                lambda: in_snapshot(self._conn, read), self.label, on_wait, stop
+            )
 
     def close(self) -> None:
         close_connection(self._conn, self.identity)
