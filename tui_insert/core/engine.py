@@ -33,7 +33,7 @@ from typing import Any
 from tui_insert.core.checks import check_databases, database_paths
 from tui_insert.core.errors import InputError, UserError
 from tui_insert.core.identity import FileId
-from tui_insert.core.node import Go, NodeSettings, node_main
+from tui_insert.core.node import Go, NodeSettings, Progress, node_main
 from tui_insert.core.reset import empty_databases
 from tui_insert.core.rules import Reason
 from tui_insert.core.sources import Source
@@ -53,7 +53,8 @@ class TableProgress:
 
     table: str
     database: Path
-    total: int = 0  # an estimate (line count) until the table's input has been read
+    total: int = 0
+    estimated: bool = False  # `total` is an estimate until the table's input has been read
     processed: int = 0
     inserted: int = 0
     rejected: int = 0
@@ -221,15 +222,15 @@ class Run:
         errors = []
         for name, conn in self._conns.items():
             try:
-                kind, value = conn.recv()
+                message = conn.recv()
             except EOFError:
                 if self._stopping:
                     raise Cancelled from None
-                kind, value = "input_error", f"the {name} node ended before it started"
-            if kind == "input_error":
-                errors.append(value)
+                message = ("input_error", f"the {name} node ended before it started")
+            if message[0] == "input_error":
+                errors.append(message[1])
             else:
-                self.progress[name].total = value
+                _, self.progress[name].total, self.progress[name].estimated = message
         if errors:
             raise InputError(errors[0])
 
@@ -267,20 +268,22 @@ class Run:
         try:
             while True:
                 message = conn.recv()
+                if isinstance(message, Progress):
+                    progress.reason_counts.update(message.codes)
+                    progress.recent.extend(message.recent)
+                    progress.inserted, progress.rejected = message.inserted, message.rejected
+                    progress.total = max(message.total, message.processed)
+                    progress.estimated = message.estimated
+                    progress.processed = message.processed
+                    continue
                 kind = message[0]
-                if kind == "progress":
-                    _, processed, inserted, rejected, total, codes, recent = message
-                    progress.reason_counts.update(codes)
-                    progress.recent.extend(recent)
-                    progress.inserted, progress.rejected = inserted, rejected
-                    progress.total = max(total, processed)
-                    progress.processed = processed
-                elif kind == "waiting":
+                if kind == "waiting":
                     progress.note_wait(message[1])
                     if self.on_wait is not None:
                         self.on_wait(message[1])
                 elif kind == "done":
                     progress.total = progress.processed
+                    progress.estimated = False
                     progress.finished_at = self.clock()
                     progress.done = True
                     progress.waits.clear()

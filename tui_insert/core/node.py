@@ -22,8 +22,8 @@ under, and looks every other id up in the stores themselves, before it takes the
 lock, inserts and commits. So at every moment every stored order has its stored user and
 product — against other processes, resets and kills.
 
-Messages to the parent (the `Run`): ("ready", total) or ("input_error", text) once the input is
-open; then ("progress", ...) after every commit, ("waiting", Wait) while a lock is waited for,
+Messages to the parent (the `Run`): ("ready", total, estimated) or ("input_error", text) once
+the input is open; then `Progress` after every commit, ("waiting", Wait) while a lock is waited for,
 and ("done",), ("stopped",) or ("failed", text). From the parent: `Go` or ("stop",); a closed
 pipe (the parent died) counts as a stop. To the orders node: `StoredIds` after every commit
 and load, then `TableDone`.
@@ -74,6 +74,18 @@ class StoredIds(NamedTuple):
 
     resets: int
     ids: bytes
+
+
+class Progress(NamedTuple):
+    """To the parent, after every commit: the table's running figures."""
+
+    processed: int
+    inserted: int
+    rejected: int
+    total: int
+    estimated: bool  # `total` is an estimate until the input has been read whole
+    codes: dict[str, int]  # reason code -> count, in this chunk
+    recent: list[tuple[int, Any, list[rules.Reason] | None]]
 
 
 class TableDone(NamedTuple):
@@ -186,7 +198,7 @@ def node_main(
         control.send(("input_error", f"{settings.source.path}: cannot read: {e!r}"))
         return
     gc.freeze()
-    control.send(("ready", reader.total))
+    control.send(("ready", reader.total, reader.estimated))
     try:
         go = control.recv()
     except EOFError:
@@ -510,7 +522,8 @@ class TableNode:
         recent = [
             (start + i, rules.given_id(records[i]), reasons[i]) for i in range(first, len(reasons))
         ]
-        self._send(("progress", *counts, self.reader.total, dict(codes), recent))
+        reader = self.reader
+        self._send(Progress(*counts, reader.total, reader.estimated, dict(codes), recent))
 
     def _finish_if_done(self) -> None:
         """Called holding `turn_changed`: the table is done once its last chunk is committed."""

@@ -92,8 +92,10 @@ class RecordReader(Protocol):
     """Hands out records in input order, a chunk at a time."""
 
     source: Source
-    # The number of records, exact once `exhausted`; an estimate (line count) before that.
+    # The number of records: exact once `exhausted`, and from the start where `estimated` is
+    # False; an estimate that counts no more than the records in a well-formed file otherwise.
     total: int
+    estimated: bool
     exhausted: bool
 
     def read_chunk(self, size: int) -> tuple[list[Any], list[Any]]:
@@ -150,14 +152,30 @@ def _not_unicode(text: str, line: int = 0) -> BadRecord:
     return BadRecord(f"{where}the record holds text that is not valid Unicode", text, line)
 
 
-def _count_lines(path: Path) -> int:
-    lines = 0
+def _count_records(path: Path) -> int:
+    """The records of a .jsonl file: its lines that are not blank."""
+    with open(path, "rb") as f:
+        return sum(not line.isspace() for line in f)
+
+
+_EMPTY_LINE = re.compile(rb"\n(?=\r?\n)")
+
+
+def _count_csv_rows(path: Path) -> int:
+    """The rows of a CSV file, header included: line ends outside quoted cells (a cell may
+    hold line ends), less empty lines. Exact for a well-formed file."""
+    rows = 0
+    quoted = False
     last = b"\n"
     with open(path, "rb") as f:
         while block := f.read(1 << 20):
-            lines += block.count(b"\n")
+            for i, part in enumerate(block.split(b'"')):
+                if i:
+                    quoted = not quoted
+                if not quoted:
+                    rows += part.count(b"\n") - len(_EMPTY_LINE.findall(part))
             last = block[-1:]
-    return lines + (last != b"\n")
+    return rows + (last != b"\n")
 
 
 class JsonArrayReader:
@@ -177,6 +195,7 @@ class JsonArrayReader:
         self._records: list[Any] = value
         self._next = 0
         self.total = len(value)
+        self.estimated = False
         self.exhausted = False
 
     def _parse_slowly(self, data: bytes) -> Any:
@@ -211,7 +230,8 @@ class JsonArrayReader:
 class JsonLinesReader:
     def __init__(self, source: Source) -> None:
         self.source = source
-        self.total = _count_lines(source.path)
+        self.total = _count_records(source.path)
+        self.estimated = False
         self._file: BinaryIO = open(source.path, "rb")  # noqa: SIM115 - closed by close()
         self._line = 0
         self._seen = 0
@@ -302,7 +322,8 @@ class _LineTap:
 class CsvReader:
     def __init__(self, source: Source) -> None:
         self.source = source
-        self.total = max(_count_lines(source.path) - 1, 0)
+        self.total = max(_count_csv_rows(source.path) - 1, 0)
+        self.estimated = True
         self._text = open(  # noqa: SIM115 - closed by close()
             source.path, encoding="utf-8-sig", errors="surrogateescape", newline=""
         )
@@ -372,6 +393,7 @@ class CsvReader:
         self._seen += len(given)
         if not given:
             self.exhausted = True
+            self.estimated = False
             self.total = self._seen
         return given, records
 
