@@ -520,7 +520,7 @@ class TableNode:
         counts[2] += rejected
         first = max(len(reasons) - RECENT_PER_CHUNK, 0)
         recent = [
-            (start + i, rules.given_id(records[i]), reasons[i]) for i in range(first, len(reasons))
+            (start + i, rules.small_id(records[i]), reasons[i]) for i in range(first, len(reasons))
         ]
         reader = self.reader
         self._send(Progress(*counts, reader.total, reader.estimated, dict(codes), recent))

@@ -7,28 +7,17 @@ puts the tables together in order.
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-import orjson
-
+from tui_insert.core.jsonio import dumps, loads
 from tui_insert.core.rules import BadRecord, Reason, given_id, show, visible
 
 if TYPE_CHECKING:
     from tui_insert.core.engine import Run
-
-
-def dumps(value: Any) -> bytes:
-    """JSON bytes; the standard library for what orjson refuses (integers beyond 64 bits,
-    digit strings kept for integers beyond Python's limit)."""
-    try:
-        return orjson.dumps(value)
-    except TypeError:
-        return json.dumps(value, ensure_ascii=False, default=str).encode()
 
 
 def _reasons_json(reasons: list[Reason]) -> list[dict[str, str]]:
@@ -237,7 +226,7 @@ def rejected_lines(run: Run, batch: int = 20_000) -> Iterator[list[str]]:
     for name in run.progress:
         with open(rejects_spool(run.spool_dir, name), "rb") as f:
             for line in f:
-                entry = orjson.loads(line)
+                entry = loads(line)
                 record_id = given_id(entry.get("record"))
                 why = "; ".join(f"{r['code']}: {visible(r['message'])}" for r in entry["reasons"])
                 lines.append(f"{name} #{entry['position']} id={show(record_id, 30)}  {why}")

@@ -13,13 +13,14 @@ A record's reasons come out in field order; each field gives at most one reason.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
+from tui_insert.core import jsonio
 from tui_insert.core.idset import IdSet
+from tui_insert.core.jsonio import BigInteger
 from tui_insert.core.tables import TABLES
 
 MAX_ID = 2**63 - 1
@@ -36,13 +37,6 @@ class Reason(NamedTuple):
 
     def as_dict(self) -> dict[str, str]:
         return {"field": self.field, "code": self.code, "message": self.message}
-
-
-class BigInteger(str):
-    """An integer written with more digits than Python converts (4300): kept as its digits.
-    It is no valid id or number, and it is written back out as given."""
-
-    __slots__ = ()
 
 
 class BadRecord:
@@ -64,7 +58,10 @@ class BadRecord:
 
 # Control characters (terminal escapes, and newlines and tabs: shown text is one line), and
 # the invisible characters that reorder or hide text.
-_HIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+# Lone surrogates (no terminal can show them, and no text encoding holds them) likewise.
+_HIDDEN = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]"
+)
 
 
 def visible(text: str, limit: int | None = None) -> str:
@@ -78,29 +75,41 @@ def visible(text: str, limit: int | None = None) -> str:
     return text
 
 
+class Shown(str):
+    """A value already made safe to print by `show`, which gives it back as it is."""
+
+    __slots__ = ()
+
+
 def show(value: Any, limit: int = 60) -> str:
-    """A value as it would be written in JSON, shortened, safe to print."""
+    """A value as it would be written in JSON, shortened, safe to print: little work however
+    large or deeply nested the value is."""
+    if isinstance(value, Shown):
+        return value
     if isinstance(value, BigInteger):
         text = f"{value[:20]}… ({len(value)} digits)"
     elif isinstance(value, float) and not math.isfinite(value):
         text = repr(value)
     else:
-        try:
-            text = json.dumps(value, ensure_ascii=False)
-        except (TypeError, ValueError):
-            try:
-                text = repr(value)
-            except ValueError:  # an integer beyond Python's digit limit
-                text = "an integer of more than 4300 digits"
+        text = jsonio.text(value, limit)
     if len(text) > limit:
         text = text[: limit - 1] + "…"
-    return visible(text)
+    return Shown(visible(text))
+
+
+def small_id(record: Any) -> Any:
+    """The record's id as given, if it is a number or None, else as `show` gives it: small
+    enough to send to another process, however large or deep the id is."""
+    rid = given_id(record)
+    return rid if rid is None or type(rid) in (int, float, bool) else show(rid, 60)
 
 
 # --- single fields -----------------------------------------------------------------------------
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_EMAIL = re.compile(rf"[^\s@]{{1,64}}@(?:{_LABEL}\.)+{_LABEL}")
+# Storable text (SPEC §4): no U+0000 and no lone surrogate, which some stores cannot keep.
+_EMAIL = re.compile(rf"[^\s@\x00\ud800-\udfff]{{1,64}}@(?:{_LABEL}\.)+{_LABEL}")
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 _LABEL_ONLY = re.compile(_LABEL)
 _WHITESPACE = re.compile(r"\s")
 
@@ -114,6 +123,8 @@ def email_problem(email: Any) -> str | None:
     shown = show(email)
     if len(email) > 254:
         why = "it is longer than 254 characters"
+    elif (bad_char := _UNSTORABLE.search(email)) is not None:
+        why = _unstorable(bad_char.group())
     elif _WHITESPACE.search(email):
         why = "it contains whitespace"
     elif email.count("@") != 1:
@@ -134,6 +145,11 @@ def email_problem(email: Any) -> str | None:
     return f"{shown} is not a valid email address: {why}"
 
 
+def _unstorable(char: str) -> str:
+    what = "U+0000" if char == "\x00" else f"the lone surrogate U+{ord(char):04X}"
+    return f"it holds {what}, which is not storable text"
+
+
 def _missing(field: str) -> Reason:
     return Reason(field, "missing_field", f"{field} is missing")
 
@@ -150,6 +166,9 @@ def _name_reason(value: Any) -> Reason:
     if value == "":
         return Reason("name", "invalid_name", "name is empty")
     if isinstance(value, str):
+        if (char := _UNSTORABLE.search(value)) is not None:
+            why = _unstorable(char.group())
+            return Reason("name", "invalid_name", f"name {show(value)} is not valid: {why}")
         return Reason("name", "invalid_name", f"name {show(value)} is only whitespace")
     return Reason("name", "invalid_name", f"name must be a string, got {show(value)}")
 
@@ -194,6 +213,7 @@ def check_users(records: Iterable[Any]) -> list[tuple]:
     out: list[tuple] = []
     append = out.append
     email_ok = _EMAIL.fullmatch
+    unstorable = _UNSTORABLE.search
     for r in records:
         if type(r) is not dict:
             append((None, None, None, [invalid_record(r)]))
@@ -208,7 +228,7 @@ def check_users(records: Iterable[Any]) -> list[tuple]:
         if type(rid) is not int or not 0 < rid <= MAX_ID:
             reasons = [_integer_reason("id", "invalid_id", rid)]
             rid = None
-        if type(name) is not str or not name or name.isspace():
+        if type(name) is not str or not name or name.isspace() or unstorable(name):
             if reasons is None:
                 reasons = []
             reasons.append(_name_reason(name))
@@ -227,6 +247,7 @@ def check_products(records: Iterable[Any]) -> list[tuple]:
     """(valid id or None, row, reasons or None) per record."""
     out: list[tuple] = []
     append = out.append
+    unstorable = _UNSTORABLE.search
     for r in records:
         if type(r) is not dict:
             append((None, None, [invalid_record(r)]))
@@ -241,7 +262,7 @@ def check_products(records: Iterable[Any]) -> list[tuple]:
         if type(rid) is not int or not 0 < rid <= MAX_ID:
             reasons = [_integer_reason("id", "invalid_id", rid)]
             rid = None
-        if type(name) is not str or not name or name.isspace():
+        if type(name) is not str or not name or name.isspace() or unstorable(name):
             if reasons is None:
                 reasons = []
             reasons.append(_name_reason(name))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import json
+import operator
 import re
 import sys
 from collections.abc import Iterator
@@ -20,8 +20,9 @@ from typing import Any, BinaryIO, Protocol
 
 import orjson
 
+from tui_insert.core import jsonio
 from tui_insert.core.errors import InputError
-from tui_insert.core.rules import BadRecord, BigInteger
+from tui_insert.core.rules import BadRecord, show
 from tui_insert.core.tables import TABLES, Table
 
 FORMATS = (".json", ".jsonl", ".csv")
@@ -63,6 +64,8 @@ def find_sources(
         path = files.get(name)
         if path is None:
             path = _find_in_folder(data_dir if data_dir is not None else sample_data_dir(), name)
+        if path.is_dir():
+            raise InputError(f"{path}: is a folder, not a {name} file")
         if path.suffix.lower() not in FORMATS:
             raise InputError(
                 f"{path}: unsupported file type {path.suffix or '(none)'!r}"
@@ -110,9 +113,13 @@ def open_reader(source: Source) -> RecordReader:
     path = source.path
     if not path.exists():
         raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not a {source.table} file")
     if not path.is_file():
         raise InputError(f"{path}: not a file")
     try:
+        if _is_blank(path):
+            return EmptyReader(source)
         if source.format == ".json":
             return JsonArrayReader(source)
         if source.format == ".jsonl":
@@ -122,34 +129,36 @@ def open_reader(source: Source) -> RecordReader:
         raise InputError(f"{path}: cannot read: {e.strerror or e}") from None
 
 
-# Python refuses to turn more digits than this into an int (a guard against slow conversions).
-_MAX_DIGITS = 4000
+def _is_blank(path: Path) -> bool:
+    """Whether the file holds nothing but whitespace (and perhaps a BOM): no records, in
+    every format."""
+    with open(path, "rb") as f:
+        head = f.read(3)
+        if head == b"\xef\xbb\xbf":
+            head = b""
+        if head.strip():
+            return False
+        while block := f.read(1 << 20):
+            if block.strip():
+                return False
+    return True
 
 
-def _parse_int(digits: str) -> int | BigInteger:
-    if len(digits) > _MAX_DIGITS:
-        return BigInteger(digits)
-    return int(digits)
+class EmptyReader:
+    """An input file of no records (0 bytes, or only whitespace), whatever its format."""
 
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.total = 0
+        self.estimated = False
+        self.exhausted = False
 
-def _loads_slowly(text: str) -> Any:
-    """The standard library, for what orjson refuses but JSON allows: integers beyond 64 bits,
-    NaN and Infinity, lone surrogates."""
-    return json.loads(text, parse_int=_parse_int)
+    def read_chunk(self, size: int) -> tuple[list[Any], list[Any]]:
+        self.exhausted = True
+        return [], []
 
-
-def _holds_surrogates(value: Any) -> bool:
-    """A record holding a lone surrogate (`"\\ud800"`) cannot be stored as text."""
-    try:
-        orjson.dumps(value)
-    except TypeError as e:
-        return "surrogates" in str(e) or "str is not valid UTF-8" in str(e)
-    return False
-
-
-def _not_unicode(text: str, line: int = 0) -> BadRecord:
-    where = f"line {line}: " if line else ""
-    return BadRecord(f"{where}the record holds text that is not valid Unicode", text, line)
+    def close(self) -> None:
+        pass
 
 
 def _count_records(path: Path) -> int:
@@ -185,9 +194,9 @@ class JsonArrayReader:
         if data.startswith(b"\xef\xbb\xbf"):
             data = data[3:]
         try:
-            value = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            value = self._parse_slowly(data)
+            value = jsonio.loads(data)
+        except jsonio.JsonError as e:
+            raise InputError(f"{source.path}: {e}") from None
         if not isinstance(value, list):
             raise InputError(
                 f"{source.path}: expected a JSON array of records, got {type(value).__name__}"
@@ -197,22 +206,6 @@ class JsonArrayReader:
         self.total = len(value)
         self.estimated = False
         self.exhausted = False
-
-    def _parse_slowly(self, data: bytes) -> Any:
-        path = self.source.path
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise InputError(f"{path}: not UTF-8 text (byte {e.start + 1})") from None
-        try:
-            value = _loads_slowly(text)
-        except json.JSONDecodeError as e:
-            raise InputError(
-                f"{path}: not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}"
-            ) from None
-        if isinstance(value, list):
-            value = [_not_unicode(json.dumps(v)) if _holds_surrogates(v) else v for v in value]
-        return value
 
     def read_chunk(self, size: int) -> tuple[list[Any], list[Any]]:
         chunk = self._records[self._next : self._next + size]
@@ -241,17 +234,23 @@ class JsonLinesReader:
         records: list[Any] = []
         append = records.append
         loads = orjson.loads
+        is_exact = jsonio.fast_loads_is_exact
         while len(records) < size:
-            before = self._line
-            for raw in itertools.islice(self._file, size - len(records)):
-                self._line += 1
-                try:
-                    append(loads(raw))
-                except orjson.JSONDecodeError:
-                    if raw.strip():  # blank lines are not records
-                        append(self._parse_slowly(raw))
-            if self._line == before:
+            lines = list(itertools.islice(self._file, size - len(records)))
+            if not lines:
                 break
+            # orjson turns long integers into floats: such lines are read exactly instead.
+            exact = is_exact(b"".join(lines))
+            for raw in lines:
+                self._line += 1
+                if exact or is_exact(raw):
+                    try:
+                        append(loads(raw))
+                        continue
+                    except orjson.JSONDecodeError:
+                        pass
+                if not raw.isspace():  # blank lines are not records
+                    append(self._parse_slowly(raw))
         self._seen += len(records)
         if not records:
             self.exhausted = True
@@ -261,20 +260,17 @@ class JsonLinesReader:
     def _parse_slowly(self, raw: bytes) -> Any:
         if self._line == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
-        text = raw.decode("utf-8", "backslashreplace").rstrip("\r\n")
         try:
-            value = _loads_slowly(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            return BadRecord(f"line {self._line} is not UTF-8 text", text, self._line)
-        except json.JSONDecodeError as e:
-            return BadRecord(f"line {self._line} is not valid JSON: {e.msg}", text, self._line)
-        return _not_unicode(text, self._line) if _holds_surrogates(value) else value
+            return jsonio.loads_exactly(raw)
+        except jsonio.JsonError as e:
+            text = raw.decode("utf-8", "backslashreplace").rstrip("\r\n")
+            return BadRecord(f"line {self._line} is {e.message}", text, self._line)
 
     def close(self) -> None:
         self._file.close()
 
 
-_INTEGER = re.compile(rf"[+-]?[0-9]{{1,{_MAX_DIGITS}}}")
+_INTEGER = re.compile(rf"[+-]?[0-9]{{1,{jsonio.MAX_DIGITS}}}")
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
@@ -320,6 +316,8 @@ class _LineTap:
 
 
 class CsvReader:
+    """Rows as records of the table's fields: other columns are ignored, and not kept."""
+
     def __init__(self, source: Source) -> None:
         self.source = source
         self.total = max(_count_csv_rows(source.path) - 1, 0)
@@ -332,18 +330,23 @@ class CsvReader:
         self.exhausted = False
         self._seen = 0
         try:
-            header = next(self._rows, None)
+            header = next(self._rows, None) or []
+            table = TABLES[source.table]
+            self._width = len(header)
+            self._fields = table.fields
+            self._cells = operator.itemgetter(*_columns(source, header))
         except csv.Error as e:
             self._text.close()
             raise InputError(f"{source.path}: not valid CSV on line 1: {e}") from None
-        self._header = [h.strip() for h in header] if header else []
-        table = TABLES[source.table]
-        self._convert = [_converter(table, name) for name in self._header]
+        except InputError:
+            self._text.close()
+            raise
+        self._convert = [_converter(table, name) for name in table.fields]
 
     def read_chunk(self, size: int) -> tuple[list[Any], list[Any]]:
         given: list[Any] = []
         records: list[Any] = []
-        header, convert, width = self._header, self._convert, len(self._header)
+        fields, convert, width, cells = self._fields, self._convert, self._width, self._cells
         rows = self._rows
         tap = self._tap
         while len(given) < size:
@@ -365,20 +368,21 @@ class CsvReader:
             if len(row) != width:
                 bad = BadRecord(
                     f"line {line} has {len(row)} cells, the header has {width}",
-                    _csv_text(row),
+                    _csv_text(row[: width + 1]),
                     line,
                 )
                 given.append(bad)
                 records.append(bad)
                 continue
-            joined = "".join(row)
+            kept = cells(row)
+            joined = "".join(kept)
             if not joined.isascii():
                 try:
                     joined.encode("utf-8")
                 except UnicodeEncodeError:
                     bad = BadRecord(
                         f"line {line} is not UTF-8 text",
-                        _csv_text(row)
+                        _csv_text(list(kept))
                         .encode("utf-8", "surrogateescape")
                         .decode("utf-8", "backslashreplace"),
                         line,
@@ -386,9 +390,9 @@ class CsvReader:
                     given.append(bad)
                     records.append(bad)
                     continue
-            given.append(dict(zip(header, row, strict=True)))
+            given.append(dict(zip(fields, kept, strict=True)))
             records.append(
-                {name: conv(cell) for name, conv, cell in zip(header, convert, row, strict=True)}
+                {name: conv(cell) for name, conv, cell in zip(fields, convert, kept, strict=True)}
             )
         self._seen += len(given)
         if not given:
@@ -399,6 +403,30 @@ class CsvReader:
 
     def close(self) -> None:
         self._text.close()
+
+
+def _columns(source: Source, header: list[str]) -> list[int]:
+    """Where each field of the table stands in a CSV header, which must name every field
+    exactly once (matched exactly); InputError names what is missing and the unknown columns."""
+    fields = TABLES[source.table].fields
+    missing = [name for name in fields if name not in header]
+    twice = [name for name in fields if header.count(name) > 1]
+    if missing or twice:
+        unknown = [show(cell, 30) for cell in header if cell not in fields]
+        problems = []
+        if missing:
+            problems.append(f"it lacks {', '.join(missing)}")
+        if twice:
+            problems.append(f"it names {', '.join(twice)} more than once")
+        if unknown:
+            shown = ", ".join(unknown[:10])
+            more = f" and {len(unknown) - 10:,} more" if len(unknown) > 10 else ""
+            problems.append(f"unknown columns: {shown}{more}")
+        raise InputError(
+            f"{source.path}: the CSV header must name every field of {source.table}"
+            f" ({', '.join(fields)}): {'; '.join(problems)}"
+        )
+    return [header.index(name) for name in fields]
 
 
 def _csv_text(row: list[str]) -> str:
