@@ -5,12 +5,38 @@ three input formats, with a chosen share of invalid records. It is deterministic
 arguments give the same bytes), streams record by record (memory does not grow with the count)
 and has no UI dependency.
 
+The same seed gives the same records in every format. The records are made once, whatever the
+format (the same ids, names, emails, prices, quantities and the same invalid records at the
+same positions), and only the writing differs. Where a format cannot say a value, it is
+written so that each record gets the same status and the same reason codes in all three:
+
+- A field that is missing, or JSON ``null``: absent, or ``null``, in .json/.jsonl (the rules
+  take ``null`` as missing); an empty cell in CSV. Both give ``missing_field``.
+- A string is written as it is in every format (CSV quotes it where needed, so tabs, line
+  breaks and quotes survive).
+- Any other value in CSV is the cell of its JSON text: ``true``, ``2.0``, ``[5]``,
+  ``9223372036854775808``. So the CSV reader sees the integer fields' digits as the same
+  integer, a price's decimal text as the same number (a whole price ``5`` becomes ``5.0``,
+  which SQLite stores alike), and ``true``, ``2.0`` or ``[5]`` as text that is no valid
+  integer or price, as the JSON value is not either.
+- A record that is not an object: in .json/.jsonl the JSON value (an array, a string, a
+  number, ``null``); in CSV a row with one cell more or fewer than the header. A broken line
+  (not JSON at all) is that line in .jsonl; in .json, which has no place for a broken value,
+  the string of its text; in CSV again a row with the wrong number of cells. Each of them is
+  one ``invalid_record``.
+- Only invalid values whose CSV text gives the same reason are generated: no empty string
+  (an empty cell is a missing field, not an invalid name or email), no string of digits in an
+  integer field or of a number in ``price`` (``"7"`` is no id in JSON, but ``7`` is one in
+  CSV), no number or boolean as a name (its CSV text is a valid name). Non-finite prices are
+  the strings ``NaN``, ``Infinity``, ``-Infinity`` (text in CSV, a string in JSON: not a
+  number either way) and ``1e999`` (in CSV a number too large to be finite).
+
 How the records are laid out, so that the share of rejected records is exact:
 
 - Exactly ``round(invalid_share * count)`` records of each file are invalid, at random
   positions (selection sampling, so nothing is kept per position). Each invalid record has one
-  defect; the defects cycle through every kind that applies to the format, in a freshly
-  shuffled order per cycle (see `invalid_kinds`).
+  defect; the defects cycle through every kind (see `invalid_kinds`), in a freshly shuffled
+  order per cycle.
 - Valid records get sequential ids 1, 2, 3, ... in file order. An invalid record whose id is
   well formed gets a fresh id above ``count`` that no valid record has, so rejecting it never
   hides a later record. Some of those ids (and emails) are taken again by a later *valid*
@@ -28,6 +54,7 @@ import csv
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from itertools import islice
 from operator import methodcaller
 from pathlib import Path
@@ -96,30 +123,65 @@ def _email(n: int) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Record shapes that are not plain objects
-
-
-def _raw_line(text: bytes) -> orjson.Fragment:
-    """A .jsonl line written as it is (orjson does not check a Fragment): not valid JSON."""
-    return orjson.Fragment(text)
-
-
-class _CsvRow(list):  # type: ignore[type-arg]
-    """The cells of an invalid record, as CSV text; `values()` like a record dict's."""
-
-    def values(self) -> _CsvRow:
-        return self
+# Records as the three formats write them. A generator yields one logical record per position;
+# the writers render it: a plain dict (a valid record) as it is, a `_Fields` (an invalid record
+# that is an object) with `_cell` in CSV, an `_Unreadable` in its own way per format.
 
 
 def _cell(value: Any) -> str:
-    """A field value as CSV text; missing (None) is an empty cell."""
+    """A field value as CSV text: missing (None) is an empty cell, a string is itself, any
+    other value is its JSON text (`true`, `2.0`, `[5]`, all the digits of a big integer)."""
     if value is None:
         return ""
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    return value if type(value) is str else str(value)
+    if type(value) is str:
+        return value
+    return orjson.dumps(value).decode()
+
+
+class _Fields(dict):  # type: ignore[type-arg]
+    """An invalid record that is an object. JSON writes it as the dict it is (orjson writes a
+    dict subclass as a dict); `values()` gives its CSV cells, one per field of the table in
+    field order, a missing field as an empty cell."""
+
+    def __init__(self, fields: tuple[str, ...], rec: dict[str, Any]) -> None:
+        super().__init__(rec)
+        self.fields = fields
+
+    def values(self) -> list[str]:  # type: ignore[override]
+        return [_cell(self.get(name)) for name in self.fields]
+
+
+class _Unreadable:
+    """A record that is not an object, or not even a value: each format says it its own way.
+
+    `json`: the value in a .json array (a JSON array has no place for a broken value, so a
+    broken line is written there as a string holding its text); `jsonl`: the line of a
+    .jsonl file (a value, or an `orjson.Fragment` written as it is, which is not JSON);
+    `cells`: the CSV row, whose number of cells differs from the header's."""
+
+    __slots__ = ("json", "jsonl", "cells")
+
+    def __init__(self, json: Any, jsonl: Any, cells: list[str]) -> None:
+        self.json = json
+        self.jsonl = jsonl
+        self.cells = cells
+
+    def values(self) -> list[str]:
+        return self.cells
+
+
+def _as_json(value: Any) -> Any:
+    """orjson's `default` for a .json file."""
+    if type(value) is _Unreadable:
+        return value.json
+    raise TypeError(f"cannot write {type(value).__name__}")
+
+
+def _as_jsonl(value: Any) -> Any:
+    """orjson's `default` for a .jsonl file."""
+    if type(value) is _Unreadable:
+        return value.jsonl
+    raise TypeError(f"cannot write {type(value).__name__}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -131,10 +193,10 @@ class _State:
 
     POOL = 1024  # at most this many ids/emails waiting to be reused, and kept for references
 
-    def __init__(self, rng: Random, count: int, table: str, fmt: str) -> None:
+    def __init__(self, rng: Random, count: int, table: str) -> None:
         self.rng = rng
         self.count = count
-        self.csv_fields = FIELDS[table] if fmt == "csv" else None  # invalid records as rows
+        self.fields = FIELDS[table]
         self.seq = 0  # last sequential id given to a valid record: ids 1..seq are all stored
         self.fresh = count  # last fresh number handed out (ids above count)
         self.reusable_ids: deque[int] = deque()  # ids of rejected records a valid one may take
@@ -196,12 +258,8 @@ class _State:
 # Invalid kinds. Each kind takes a well-formed record (a dict with a fresh id) and returns the
 # invalid thing to write: usually the same dict with one field changed.
 
-Kind = tuple[str, frozenset[str], Callable[[dict[str, Any], _State], Any]]
+Kind = tuple[str, Callable[[dict[str, Any], _State], Any]]
 
-_ALL = frozenset(FORMATS)
-_JSON = frozenset({"json", "jsonl"})  # kinds that only JSON can express (types, null)
-_JSONL = frozenset({"jsonl"})
-_CSV = frozenset({"csv"})
 _MISSING = object()
 
 
@@ -228,6 +286,31 @@ def _cells(rec: dict[str, Any]) -> list[str]:
     return [_cell(v) for v in rec.values()]
 
 
+def _not_object(value: Any, csv_extra: bool) -> Callable[[dict[str, Any], _State], Any]:
+    """A JSON value that is no object; in CSV a row with one cell too many or too few."""
+
+    def apply(rec: dict[str, Any], st: _State) -> _Unreadable:
+        cells = _cells(rec)
+        cells = [*cells, "extra"] if csv_extra else cells[:-1]
+        given = value(rec) if callable(value) else value
+        return _Unreadable(given, given, cells)
+
+    return apply
+
+
+def _broken_line(text: Callable[[dict[str, Any]], bytes], csv_extra: bool) -> Callable[..., Any]:
+    """A .jsonl line that is not JSON; in .json the string of its text, in CSV a row with one
+    cell too many or too few."""
+
+    def apply(rec: dict[str, Any], st: _State) -> _Unreadable:
+        line = text(rec)
+        unreadable = _not_object(line.decode(), csv_extra)(rec, st)
+        unreadable.jsonl = orjson.Fragment(line)  # orjson does not check a Fragment
+        return unreadable
+
+    return apply
+
+
 def _duplicate_id(rec: dict[str, Any], st: _State) -> Any:
     rec["id"] = st.earlier_valid_id() if st.seq else 0
     return rec
@@ -236,36 +319,31 @@ def _duplicate_id(rec: dict[str, Any], st: _State) -> Any:
 def _record_kinds() -> list[Kind]:
     """Kinds shared by every table: the record itself and its id."""
     return [
-        ("not_object_list", _JSON, lambda r, st: [r["id"], "not", "an object"]),
-        ("not_object_string", _JSON, lambda r, st: "not an object"),
-        ("not_object_number", _JSON, lambda r, st: 42),
-        ("not_object_null", _JSON, lambda r, st: None),
-        ("not_json_truncated", _JSONL, lambda r, st: _raw_line(b'{"id": %d, "name": ' % r["id"])),
-        ("not_json_text", _JSONL, lambda r, st: _raw_line(b"this line is not JSON")),
-        ("csv_too_few_cells", _CSV, lambda r, st: _CsvRow(_cells(r)[:-1])),
-        ("csv_too_many_cells", _CSV, lambda r, st: _CsvRow([*_cells(r), "extra"])),
-        ("id_missing", _ALL, _set("id", _MISSING)),
-        ("id_null", _JSON, _set("id", None)),
-        ("id_true", _ALL, _set("id", True)),
-        ("id_float", _ALL, _set("id", 2.0)),
-        ("id_numeric_string", _JSON, _set("id", "7")),
-        ("id_text", _ALL, _set("id", "abc")),
-        ("id_zero", _ALL, _set("id", 0)),
-        ("id_negative", _ALL, _set("id", -5)),
-        ("id_too_big", _ALL, _set("id", TOO_BIG)),
-        ("id_duplicate", _ALL, _duplicate_id),
+        ("not_object_list", _not_object(lambda r: [r["id"], "not", "an object"], True)),
+        ("not_object_string", _not_object("not an object", False)),
+        ("not_object_number", _not_object(42, True)),
+        ("not_object_null", _not_object(None, False)),
+        ("not_json_truncated", _broken_line(lambda r: b'{"id": %d, "name": ' % r["id"], False)),
+        ("not_json_text", _broken_line(lambda r: b"this line is not JSON", True)),
+        ("id_missing", _set("id", _MISSING)),
+        ("id_null", _set("id", None)),
+        ("id_true", _set("id", True)),
+        ("id_float", _set("id", 2.0)),
+        ("id_decimal_text", _set("id", "7.5")),
+        ("id_text", _set("id", "abc")),
+        ("id_zero", _set("id", 0)),
+        ("id_negative", _set("id", -5)),
+        ("id_too_big", _set("id", TOO_BIG)),
+        ("id_duplicate", _duplicate_id),
     ]
 
 
 def _name_kinds() -> list[Kind]:
     return [
-        ("name_missing", _ALL, _set("name", _MISSING)),
-        ("name_null", _JSON, _set("name", None)),
-        ("name_empty", _JSON, _set("name", "")),  # in CSV an empty cell is "missing"
-        ("name_blank", _ALL, _set("name", "   ")),
-        ("name_whitespace_mix", _ALL, _set("name", " \t\n ")),
-        ("name_number", _JSON, _set("name", 42)),
-        ("name_true", _JSON, _set("name", True)),
+        ("name_missing", _set("name", _MISSING)),
+        ("name_null", _set("name", None)),
+        ("name_blank", _set("name", "   ")),
+        ("name_whitespace_mix", _set("name", " \t\n ")),
     ]
 
 
@@ -284,27 +362,26 @@ def _user_kinds() -> list[Kind]:
     return [
         *_record_kinds(),
         *_name_kinds(),
-        ("email_missing", _ALL, _set("email", _MISSING)),
-        ("email_null", _JSON, _set("email", None)),
-        ("email_empty", _JSON, _set("email", "")),
-        ("email_number", _JSON, _set("email", 5)),
-        ("email_no_at", _ALL, _with("email", lambda r, st: f"user{r['id']}.example.com")),
-        ("email_two_at", _ALL, _with("email", lambda r, st: f"user{r['id']}@mail@example.com")),
-        ("email_space", _ALL, _with("email", lambda r, st: f"user {r['id']}@example.com")),
-        ("email_tab", _ALL, _with("email", lambda r, st: f"user{r['id']}\t@example.com")),
-        ("email_empty_local", _ALL, _set("email", "@example.com")),
-        ("email_local_65", _ALL, _set("email", "a" * 65 + "@example.com")),
-        ("email_single_label", _ALL, _set("email", "a@localhost")),
-        ("email_label_hyphen_start", _ALL, _set("email", "a@-mail.example.com")),
-        ("email_label_hyphen_end", _ALL, _set("email", "a@mail-.example.com")),
-        ("email_label_64", _ALL, _set("email", "a@" + "b" * 64 + ".com")),
-        ("email_empty_label", _ALL, _set("email", "a@example..com")),
-        ("email_trailing_dot", _ALL, _set("email", "a@example.com.")),
-        ("email_label_underscore", _ALL, _set("email", "a@ex_ample.com")),
-        ("email_label_non_ascii", _ALL, _set("email", "a@exämple.com")),
-        ("email_too_long", _ALL, _set("email", "u" * 64 + "@" + long_domain)),
-        ("email_duplicate", _ALL, _with("email", _dup_email(upper=False))),
-        ("email_duplicate_case", _ALL, _with("email", _dup_email(upper=True))),
+        ("email_missing", _set("email", _MISSING)),
+        ("email_null", _set("email", None)),
+        ("email_number", _set("email", 5)),
+        ("email_no_at", _with("email", lambda r, st: f"user{r['id']}.example.com")),
+        ("email_two_at", _with("email", lambda r, st: f"user{r['id']}@mail@example.com")),
+        ("email_space", _with("email", lambda r, st: f"user {r['id']}@example.com")),
+        ("email_tab", _with("email", lambda r, st: f"user{r['id']}\t@example.com")),
+        ("email_empty_local", _set("email", "@example.com")),
+        ("email_local_65", _set("email", "a" * 65 + "@example.com")),
+        ("email_single_label", _set("email", "a@localhost")),
+        ("email_label_hyphen_start", _set("email", "a@-mail.example.com")),
+        ("email_label_hyphen_end", _set("email", "a@mail-.example.com")),
+        ("email_label_64", _set("email", "a@" + "b" * 64 + ".com")),
+        ("email_empty_label", _set("email", "a@example..com")),
+        ("email_trailing_dot", _set("email", "a@example.com.")),
+        ("email_label_underscore", _set("email", "a@ex_ample.com")),
+        ("email_label_non_ascii", _set("email", "a@exämple.com")),
+        ("email_too_long", _set("email", "u" * 64 + "@" + long_domain)),
+        ("email_duplicate", _with("email", _dup_email(upper=False))),
+        ("email_duplicate_case", _with("email", _dup_email(upper=True))),
     ]
 
 
@@ -312,19 +389,18 @@ def _product_kinds() -> list[Kind]:
     return [
         *_record_kinds(),
         *_name_kinds(),
-        ("price_missing", _ALL, _set("price", _MISSING)),
-        ("price_null", _JSON, _set("price", None)),
-        ("price_numeric_string", _JSON, _set("price", "5.0")),  # valid text in CSV
-        ("price_true", _ALL, _set("price", True)),
-        ("price_zero", _ALL, _set("price", 0)),
-        ("price_zero_float", _ALL, _set("price", 0.0)),
-        ("price_negative", _ALL, _set("price", -3.5)),
-        ("price_text", _ALL, _set("price", "abc")),
-        ("price_list", _JSON, _set("price", [5])),
-        ("price_nan", _CSV, _set("price", "nan")),
-        ("price_inf", _CSV, _set("price", "inf")),
-        ("price_negative_inf", _CSV, _set("price", "-inf")),
-        ("price_overflow", _CSV, _set("price", "1e999")),
+        ("price_missing", _set("price", _MISSING)),
+        ("price_null", _set("price", None)),
+        ("price_true", _set("price", True)),
+        ("price_zero", _set("price", 0)),
+        ("price_zero_float", _set("price", 0.0)),
+        ("price_negative", _set("price", -3.5)),
+        ("price_text", _set("price", "abc")),
+        ("price_list", _set("price", [5])),
+        ("price_nan", _set("price", "NaN")),
+        ("price_inf", _set("price", "Infinity")),
+        ("price_negative_inf", _set("price", "-Infinity")),
+        ("price_overflow", _set("price", "1e999")),  # in CSV a number, but not finite
     ]
 
 
@@ -348,17 +424,17 @@ class _Refs:
 
 def _ref_kinds(field: str, refs: _Refs) -> list[Kind]:
     return [
-        (f"{field}_missing", _ALL, _set(field, _MISSING)),
-        (f"{field}_null", _JSON, _set(field, None)),
-        (f"{field}_true", _ALL, _set(field, True)),
-        (f"{field}_float", _ALL, _set(field, 2.0)),
-        (f"{field}_numeric_string", _JSON, _set(field, "7")),
-        (f"{field}_text", _ALL, _set(field, "abc")),
-        (f"{field}_zero", _ALL, _set(field, 0)),
-        (f"{field}_negative", _ALL, _set(field, -1)),
-        (f"{field}_too_big", _ALL, _set(field, TOO_BIG)),
-        (f"{field}_unknown", _ALL, _with(field, lambda r, st: refs.unknown())),
-        (f"{field}_rejected", _ALL, _with(field, lambda r, st: refs.rejected())),
+        (f"{field}_missing", _set(field, _MISSING)),
+        (f"{field}_null", _set(field, None)),
+        (f"{field}_true", _set(field, True)),
+        (f"{field}_float", _set(field, 2.0)),
+        (f"{field}_decimal_text", _set(field, "7.5")),
+        (f"{field}_text", _set(field, "abc")),
+        (f"{field}_zero", _set(field, 0)),
+        (f"{field}_negative", _set(field, -1)),
+        (f"{field}_too_big", _set(field, TOO_BIG)),
+        (f"{field}_unknown", _with(field, lambda r, st: refs.unknown())),
+        (f"{field}_rejected", _with(field, lambda r, st: refs.rejected())),
     ]
 
 
@@ -367,30 +443,30 @@ def _order_kinds(users: _Refs, products: _Refs) -> list[Kind]:
         *_record_kinds(),
         *_ref_kinds("user_id", users),
         *_ref_kinds("product_id", products),
-        ("quantity_missing", _ALL, _set("quantity", _MISSING)),
-        ("quantity_null", _JSON, _set("quantity", None)),
-        ("quantity_zero", _ALL, _set("quantity", 0)),
-        ("quantity_negative", _ALL, _set("quantity", -2)),
-        ("quantity_float", _ALL, _set("quantity", 2.5)),
-        ("quantity_whole_float", _ALL, _set("quantity", 3.0)),
-        ("quantity_numeric_string", _JSON, _set("quantity", "3")),
-        ("quantity_true", _ALL, _set("quantity", True)),
-        ("quantity_text", _ALL, _set("quantity", "abc")),
+        ("quantity_missing", _set("quantity", _MISSING)),
+        ("quantity_null", _set("quantity", None)),
+        ("quantity_zero", _set("quantity", 0)),
+        ("quantity_negative", _set("quantity", -2)),
+        ("quantity_float", _set("quantity", 2.5)),
+        ("quantity_whole_float", _set("quantity", 3.0)),
+        ("quantity_decimal_text", _set("quantity", "3.5")),
+        ("quantity_true", _set("quantity", True)),
+        ("quantity_text", _set("quantity", "abc")),
     ]
 
 
 def _dummy_refs() -> _Refs:
-    return _Refs(_State(Random(0), 0, "users", "json"))
+    return _Refs(_State(Random(0), 0, "users"))
 
 
-def invalid_kinds(table: str, fmt: str) -> tuple[str, ...]:
-    """The names of the invalid-record kinds generated for `table` in format `fmt`."""
+def invalid_kinds(table: str, fmt: str | None = None) -> tuple[str, ...]:
+    """The names of the invalid-record kinds generated for `table`: the same in every format
+    (`fmt`, if given, is only checked)."""
     if table not in FIELDS:
         raise ValueError(f"unknown table {table!r}: expected one of {', '.join(TABLES)}")
-    _check_format(fmt)
-    return tuple(
-        name for name, fmts, _ in _kinds_for(table, _dummy_refs(), _dummy_refs()) if fmt in fmts
-    )
+    if fmt is not None:
+        _check_format(fmt)
+    return tuple(name for name, _ in _kinds_for(table, _dummy_refs(), _dummy_refs()))
 
 
 def _kinds_for(table: str, users: _Refs, products: _Refs) -> list[Kind]:
@@ -404,8 +480,8 @@ def _kinds_for(table: str, users: _Refs, products: _Refs) -> list[Kind]:
 class _Cycle:
     """Hands out kinds: every kind once per cycle, in a new random order each cycle."""
 
-    def __init__(self, kinds: list[Kind], fmt: str, rng: Random) -> None:
-        self.kinds = [k for k in kinds if fmt in k[1]]
+    def __init__(self, kinds: list[Kind], rng: Random) -> None:
+        self.kinds = kinds
         self.rng = rng
         self.order: list[Kind] = []
 
@@ -420,15 +496,14 @@ def _invalid(st: _State, cycle: _Cycle, rec: dict[str, Any]) -> Any:
     """Apply the next invalid kind to the well-formed record `rec` (whose id is fresh)."""
     fresh_id = rec["id"]
     fresh_email = rec.get("email")
-    out = cycle.next()[2](rec, st)
+    out = cycle.next()[1](rec, st)
     if type(out) is dict:
         if type(out.get("id")) is int and out["id"] == fresh_id:
             st.note_rejected_id(fresh_id)
         email = out.get("email")
         if email is fresh_email and isinstance(email, str) and len(st.reusable_emails) < st.POOL:
             st.reusable_emails.append(email)
-        if st.csv_fields:
-            return _CsvRow([_cell(out.get(name)) for name in st.csv_fields])
+        return _Fields(st.fields, out)
     return out
 
 
@@ -604,7 +679,7 @@ def _batches(records: Iterable[Any], size: int = _BATCH) -> Iterator[list[Any]]:
 
 def _write_json(f: BinaryIO, records: Iterable[Any]) -> None:
     """One JSON array, one element per line."""
-    dumps = orjson.dumps
+    dumps = partial(orjson.dumps, default=_as_json)
     f.write(b"[")
     sep = b"\n"
     for batch in _batches(records):
@@ -615,7 +690,7 @@ def _write_json(f: BinaryIO, records: Iterable[Any]) -> None:
 
 def _write_jsonl(f: BinaryIO, records: Iterable[Any]) -> None:
     """One JSON value per line (an orjson.Fragment is written as it is)."""
-    dumps = orjson.dumps
+    dumps = partial(orjson.dumps, default=_as_jsonl)
     for batch in _batches(records):
         f.write(b"\n".join(map(dumps, batch)) + b"\n")
 
@@ -628,7 +703,8 @@ class _Lines(list):  # type: ignore[type-arg]
 
 def _write_csv(f: BinaryIO, table: str, records: Iterable[Any]) -> None:
     """Header row, then one row per record: a valid record's values are all present and in
-    field order (the csv module writes numbers with str()), an invalid one is a _CsvRow."""
+    field order (the csv module writes numbers with str()); an invalid one (`_Fields`,
+    `_Unreadable`) gives its cells through `values()`."""
     lines = _Lines()
     writer = csv.writer(lines)
     writer.writerow(FIELDS[table])
@@ -666,8 +742,9 @@ def generate_dataset(
     """Write users.<fmt>, products.<fmt> and orders.<fmt> with `count` records each.
 
     Exactly ``round(invalid_share * count)`` records of each file are invalid, each with one
-    defect, cycling through every kind that `invalid_kinds` lists for the table and format.
-    The same arguments always give the same bytes. Returns the paths by table name.
+    defect, cycling through every kind that `invalid_kinds` lists for the table. The same
+    arguments always give the same bytes, and the same seed, count and share give the same
+    records in every format (see the module's docstring). Returns the paths by table name.
     Raises ValueError for a negative count, a share outside [0, 1] or an unknown format.
     """
     if isinstance(count, bool) or not isinstance(count, int):
@@ -688,19 +765,19 @@ def generate_dataset(
     paths = {table: out_dir / f"{table}.{fmt}" for table in TABLES}
 
     def state(table: str) -> _State:  # one random stream per table; str seeds are stable
-        return _State(Random(f"tui-insert/{seed}/{table}"), count, table, fmt)
+        return _State(Random(f"tui-insert/{seed}/{table}"), count, table)
 
     users = state("users")
-    cycle = _Cycle(_user_kinds(), fmt, users.rng)
+    cycle = _Cycle(_user_kinds(), users.rng)
     _write_file(paths["users"], fmt, "users", _users(count, invalid, users, cycle))
 
     products = state("products")
-    cycle = _Cycle(_product_kinds(), fmt, products.rng)
+    cycle = _Cycle(_product_kinds(), products.rng)
     _write_file(paths["products"], fmt, "products", _products(count, invalid, products, cycle))
 
     user_refs, product_refs = _Refs(users), _Refs(products)
     orders = state("orders")
-    cycle = _Cycle(_order_kinds(user_refs, product_refs), fmt, orders.rng)
+    cycle = _Cycle(_order_kinds(user_refs, product_refs), orders.rng)
     records = _orders(count, invalid, orders, cycle, user_refs, product_refs)
     _write_file(paths["orders"], fmt, "orders", records)
     return paths
