@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import select
 import signal
 import sqlite3
 import subprocess
@@ -144,6 +146,64 @@ def wait_for_rows(
 
 # Wait notices after a fraction of a second, so that tests of long waits stay short.
 FAST_WAITS = {"TUI_INSERT_NOTICE_SECONDS": "0.3", "TUI_INSERT_POLL_SECONDS": "0.02"}
+
+
+def tui_insert(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`tui-insert ARGS` to its end: exit code, stdout and stderr."""
+    return subprocess.run(
+        [sys.executable, "-m", "tui_insert", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def in_terminal(
+    args: list[str | Path],
+    *,
+    answer: bytes | None = None,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> tuple[int, bytes]:
+    """`tui-insert ARGS` in a pseudo-terminal of 100 x 30 (stdin, stdout and stderr alike):
+    its exit code and everything it wrote there. `answer` is typed once it asks ("[y/N]")."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child
+        if cwd is not None:
+            os.chdir(cwd)
+        os.environ.update(COLUMNS="100", LINES="30", TERM="xterm", **(env or {}))
+        os.execv(sys.executable, [sys.executable, "-m", "tui_insert", *map(str, args)])
+    screen = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if not select.select([fd], [], [], 0.5)[0]:
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    break
+                continue
+            try:
+                data = os.read(fd, 65536)
+            except OSError:  # the terminal closed: the command has ended
+                break
+            if not data:
+                break
+            screen += data
+            if answer is not None and b"[y/N]" in screen:
+                os.write(fd, answer)
+                answer = None
+        else:
+            raise AssertionError(f"still running after {timeout} s: {screen[-2000:]!r}")
+    finally:
+        end = time.monotonic() + 30
+        while not (ended := os.waitpid(pid, os.WNOHANG))[0] and time.monotonic() < end:
+            time.sleep(0.05)
+        if not ended[0]:
+            os.kill(pid, signal.SIGKILL)
+            ended = os.waitpid(pid, 0)
+        os.close(fd)
+    return os.waitstatus_to_exitcode(ended[1]), screen
 
 
 def start_cli(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:

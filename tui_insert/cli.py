@@ -7,15 +7,19 @@ turns every user mistake into a one-line message and exit code 2 — never a tra
 from __future__ import annotations
 
 import argparse
+import contextlib
+import difflib
 import os
 import re
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, NoReturn
 
 from tui_insert import __version__
 from tui_insert.core.checks import database_paths
+from tui_insert.core.durations import parse_duration
 from tui_insert.core.engine import DEFAULT_WORKERS, MAX_WORKERS, Run
 from tui_insert.core.errors import StoreError, UserError
 from tui_insert.core.report import copy_rejects, write_report
@@ -23,6 +27,7 @@ from tui_insert.core.reset import reset_databases
 from tui_insert.core.rules import visible
 from tui_insert.core.sources import Source, find_sources
 from tui_insert.core.waiting import Wait
+from tui_insert.terminal_progress import TerminalProgress
 
 COMMANDS = ("run", "browse", "reset", "generate")
 
@@ -37,16 +42,14 @@ def _workers(text: str) -> int:
     return value
 
 
-_DURATION = re.compile(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s)?\s*")
+MAX_LATENCY = 10.0
 
 
-def parse_duration(text: str) -> float:
-    """'80ms', '0.08s' or '0.08' (seconds) -> seconds."""
-    match = _DURATION.fullmatch(text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"expected a duration such as 80ms or 0.1s, got {text!r}")
-    value = float(match.group(1))
-    return value / 1000 if match.group(2) == "ms" else value
+def _latency(text: str) -> float:
+    try:
+        return parse_duration(text, most=MAX_LATENCY)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _count(text: str) -> int:
@@ -71,14 +74,32 @@ def _share(text: str) -> float:
     return value
 
 
+class UsageError(Exception):
+    """A command line that cannot be run: what is wrong, and which help to read."""
+
+    def __init__(self, message: str, prog: str = "tui-insert") -> None:
+        super().__init__(message)
+        self.prog = prog
+
+    def __str__(self) -> str:
+        return f"{self.args[0]} (see {self.prog} --help)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line naming the help to read, not the whole usage."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, self.prog)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tui-insert",
         description="Validate users, products and orders and insert them concurrently into "
         "three SQLite databases. Without a command: `run`.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     db_dir = argparse.ArgumentParser(add_help=False)
     db_dir.add_argument(
@@ -86,21 +107,29 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=Path("."),
         metavar="DIR",
-        help="folder of users.db, products.db and orders.db (default: the current folder)",
+        help="folder of users.db, products.db and orders.db; only its last folder is created"
+        " (default: the current folder)",
     )
 
     run = commands.add_parser(
-        "run", parents=[db_dir], help="validate and insert the three datasets"
+        "run",
+        parents=[db_dir],
+        help="validate and insert the three datasets",
+        description="Validate users, products and orders and insert the valid records into "
+        "their three databases at the same time: in the app (live panels, a summary, a table "
+        "browser) or, with --headless, as a report on stdout.",
     )
     run.add_argument(
         "--data",
         type=Path,
         metavar="DIR",
-        help="folder with users, products and orders files (.json, .jsonl or .csv); "
-        "default: the bundled sample data",
+        help="folder with users, products and orders files (.json, .jsonl or .csv)"
+        " (default: the bundled sample data)",
     )
     for name in ("users", "products", "orders"):
-        run.add_argument(f"--{name}", type=Path, metavar="FILE", help=f"the {name} file")
+        run.add_argument(
+            f"--{name}", type=Path, metavar="FILE", help=f"the {name} file (default: from --data)"
+        )
     run.add_argument(
         "--workers",
         type=_workers,
@@ -109,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"worker threads per database, 1 to {MAX_WORKERS} (default: {DEFAULT_WORKERS})",
     )
     run.add_argument("--reset", action="store_true", help="empty the databases first")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="read, check and decide every record against what is stored, write nothing to "
+        "the databases, and print the same report (runs headless)",
+    )
     run.add_argument("--headless", action="store_true", help="run without the UI")
     run.add_argument(
         "--json", action="store_true", help="headless: print one JSON document, nothing else"
@@ -117,14 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--rejects",
         type=Path,
         metavar="FILE",
-        help="write each rejected record, as given, with its reasons (one JSON object a line)",
+        help="headless: write each rejected record, as given, with its reasons"
+        " (one JSON object a line)",
     )
     run.add_argument(
         "--latency",
-        type=parse_duration,
+        type=_latency,
         metavar="DURATION",
-        help="simulated delay per insert, with jitter, e.g. 80ms"
-        " (default: 250ms in the UI, 0 with --headless)",
+        help="simulated delay per insert, with jitter: 80ms, 1s, 2m (a unit is needed; at most"
+        " 10s) (default: 250ms in the app on the sample data, else 0)",
     )
 
     browse = commands.add_parser(
@@ -142,36 +178,81 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     reset = commands.add_parser(
-        "reset", parents=[db_dir], help="empty the three databases (files and tables stay)"
+        "reset",
+        parents=[db_dir],
+        help="empty the three databases (files and tables stay)",
+        description="Empty the users, products and orders databases: the files and their "
+        "tables stay. Asks first when run in a terminal.",
     )
-    reset.set_defaults(headless=True)
+    reset.add_argument(
+        "--yes", "-y", action="store_true", help="do not ask for confirmation (default: ask)"
+    )
 
-    generate = commands.add_parser("generate", help="write a synthetic data set")
+    generate = commands.add_parser(
+        "generate",
+        help="write a synthetic data set",
+        description="Write a synthetic users, products and orders data set of any size, with "
+        "a chosen share of invalid records. The same seed gives the same records in every "
+        "format.",
+    )
     generate.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     generate.add_argument(
-        "--count", type=_count, default=1000, metavar="N", help="records per table (default 1000)"
+        "--count", type=_count, default=1000, metavar="N", help="records per table (default: 1000)"
     )
     generate.add_argument(
         "--invalid",
         type=_share,
         default=0.05,
         metavar="SHARE",
-        help="share of invalid records, e.g. 0.05 or 5%% (default 0.05)",
+        help="share of invalid records, e.g. 0.05 or 5%% (default: 0.05)",
     )
-    generate.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    generate.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     generate.add_argument(
-        "--format", choices=("json", "jsonl", "csv"), default="json", help="file format"
+        "--format",
+        choices=("json", "jsonl", "csv"),
+        default="json",
+        help="file format (default: json)",
     )
     return parser
 
 
+def parse_arguments(argv: list[str]) -> argparse.Namespace:
+    """The command line as a namespace; UsageError says what is wrong with it."""
+    if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+        near = difflib.get_close_matches(argv[0], COMMANDS, n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else f" (commands: {', '.join(COMMANDS)})"
+        raise UsageError(f"unknown command {argv[0]!r}{hint}")
+    if not argv or argv[0] not in (*COMMANDS, "-h", "--help", "--version"):
+        argv = ["run", *argv]
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(_joined_values(argv))
+    if unknown:
+        words = "argument" if len(unknown) == 1 else "arguments"
+        raise UsageError(f"unrecognized {words}: {' '.join(unknown)}", f"tui-insert {argv[0]}")
+    return args
+
+
+def _joined_values(argv: list[str]) -> list[str]:
+    """`--latency -5ms` as `--latency=-5ms`: argparse would take -5ms for an option and say
+    the value is missing, when what is wrong is the value."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and _NEGATIVE.match(arg):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
+_NEGATIVE = re.compile(r"-\.?[0-9]")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    if not args_list or (
-        args_list[0] not in COMMANDS and args_list[0] not in ("-h", "--help", "--version")
-    ):
-        args_list.insert(0, "run")
-    args = build_parser().parse_args(args_list)
+    try:
+        args = parse_arguments(list(sys.argv[1:] if argv is None else argv))
+    except UsageError as e:
+        say(str(e))
+        return 2
     try:
         if args.command == "run":
             return run_command(args)
@@ -184,20 +265,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(str(e))
         return e.exit_code
     except KeyboardInterrupt:
-        print("tui-insert: interrupted", file=sys.stderr)
+        say("interrupted")
         return 130
+    except Terminated:
+        say("terminated (SIGTERM)")
+        return 143
     except BrokenPipeError:
-        # The reader of our output went away (`| head`): nothing more to say to anyone.
+        # The reader of our output went away (`| head`): nothing more to say to anyone,
+        # and nothing more to flush at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+
+
+class Terminated(Exception):
+    """SIGTERM: ended like Ctrl-C, with its own exit code."""
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class OutputError(StoreError):
+    """Output that cannot be written (a full disk, a closed stdout): exit code 1."""
 
 
 def run_command(args: argparse.Namespace) -> int:
     sources = find_sources(
         args.data, {"users": args.users, "products": args.products, "orders": args.orders}
     )
-    if not args.headless:
+    if not (args.headless or args.dry_run):
         return ui_command(args, sources)
+    if sys.stdout is None:  # started with stdout closed (`>&-`): no report could be given
+        raise OutputError("cannot write the report: standard output is closed")
+    with _sigterm_raises():
+        return _run_headless(args, sources)
+
+
+def _run_headless(args: argparse.Namespace, sources: dict[str, Source]) -> int:
     rejects: IO[bytes] | None = None
 
     def open_rejects() -> None:
@@ -215,30 +327,78 @@ def run_command(args: argparse.Namespace) -> int:
         latency=args.latency or 0.0,
         reset=args.reset,
         as_json=args.json,
-        on_wait=tell_wait,
+        dry_run=args.dry_run,
+        spool_rejects=args.rejects is not None,
     )
+    progress = TerminalProgress(run, sys.stderr) if _is_terminal(sys.stderr) else None
+    run.on_wait = (
+        (lambda wait: progress.note(f"tui-insert: {visible(str(wait))}")) if progress else tell_wait
+    )
+    code = 0
     try:
         run.prepare(before_writing=open_rejects)
         run.start()
         try:
-            _wait_interruptibly(run)
-        except KeyboardInterrupt:
+            while not run.wait(0.2):  # a join with a timeout lets Ctrl-C through
+                if progress is not None:
+                    progress.draw()
+        except (KeyboardInterrupt, Terminated) as e:
+            code = 143 if isinstance(e, Terminated) else 130
             run.stop()
             run.wait()
-            print("tui-insert: stopped; every committed record stays stored", file=sys.stderr)
-            return 130
-        if rejects is not None:
-            copy_rejects(run, rejects)
+        if progress is not None:
+            progress.clear()
+        _write_outputs(run, args, rejects)
+        if code:
+            how = "terminated (SIGTERM)" if code == 143 else "interrupted"
+            say(f"{how}; every record committed stays stored:")
+            for line in _stored_so_far(run):
+                print(f"  {line}", file=sys.stderr)
+            return code
         if run.state == "failed":
             say(f"the run could not complete: {run.error}")
             return 1
-        write_report(run, sys.stdout.buffer, as_json=args.json)
-        sys.stdout.flush()
         return 0
     finally:
         run.close()
         if rejects is not None:
-            rejects.close()
+            with contextlib.suppress(OSError):  # a failed write was said already
+                rejects.close()
+
+
+def _is_terminal(stream: IO[str] | None) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except ValueError:  # closed
+        return False
+
+
+def _write_outputs(run: Run, args: argparse.Namespace, rejects: IO[bytes] | None) -> None:
+    """The rejects file, then the report: plain only of a run that completed, JSON always."""
+    if rejects is not None:
+        try:
+            copy_rejects(run, rejects)
+            rejects.flush()
+            os.fsync(rejects.fileno())
+        except OSError as e:
+            raise OutputError(f"{args.rejects}: cannot write: {e.strerror}") from None
+    if not args.json and run.state != "completed":
+        return
+    try:
+        write_report(run, sys.stdout.buffer, as_json=args.json)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise OutputError(f"cannot write the report: {e.strerror}") from None
+
+
+def _stored_so_far(run: Run) -> list[str]:
+    return [
+        f"{p.database.name}: {p.processed:,} records decided, {p.inserted:,} inserted, "
+        f"{p.rejected:,} rejected"
+        for p in run.progress.values()
+    ]
 
 
 def ui_command(args: argparse.Namespace, sources: dict[str, Source]) -> int:
@@ -268,12 +428,6 @@ def tell_wait(wait: Wait) -> None:
     say(str(wait))
 
 
-def _wait_interruptibly(run: Run) -> None:
-    # A join with a timeout lets Ctrl-C through to the main thread.
-    while not run.wait(0.2):
-        pass
-
-
 def browse_command(args: argparse.Namespace) -> int:
     from tui_insert.ui.browser_app import make_browser_app
 
@@ -285,12 +439,28 @@ def browse_command(args: argparse.Namespace) -> int:
 
 
 def reset_command(args: argparse.Namespace) -> int:
+    if not args.yes and _is_terminal(sys.stdin) and not _reset_confirmed(args.db_dir):
+        say("nothing was emptied")
+        return 1
     removed = reset_databases(args.db_dir, tell_wait)
     if not removed:
         say(f"no databases in {args.db_dir}: nothing to empty")
     for table, rows in removed.items():
         print(f"emptied {table}.db ({rows} rows removed)")
     return 0
+
+
+def _reset_confirmed(db_dir: Path) -> bool:
+    """Asked on the terminal: which databases would be emptied, and whether to."""
+    there = [path for path in database_paths(db_dir).values() if path.exists()]
+    if not there:
+        return True  # nothing to empty: reset says so
+    print("This empties every table of:", file=sys.stderr)
+    for path in there:
+        print(f"  {visible(str(path))}", file=sys.stderr)
+    print("Empty them? [y/N] ", end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline()  # "" at the end of input: no
+    return answer.strip().lower() in ("y", "yes")
 
 
 def generate_command(args: argparse.Namespace) -> int:

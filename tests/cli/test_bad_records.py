@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.cli.test_cli import tui_insert
+from tests.helpers import tui_insert
 
 DEEP = 1020
 

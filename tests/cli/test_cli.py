@@ -14,19 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import dump, files_in
+from tests.helpers import dump, files_in, tui_insert
 from tui_insert.core.generate import generate_dataset
 from tui_insert.core.sources import sample_data_dir
-
-
-def tui_insert(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tui_insert", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=120,
-    )
 
 
 def assert_clear_error(result: subprocess.CompletedProcess[str], *words: str) -> None:

@@ -91,10 +91,8 @@ def check_database(
 
 
 def _existing_folder(folder: Path) -> Path:
-    """`folder`, or its nearest ancestor that exists (where it would be created)."""
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    return folder
+    """`folder`, or its parent if it does not exist yet (where it would be created)."""
+    return folder if folder.exists() else folder.absolute().parent
 
 
 # statx(2) attributes that forbid rewriting a file even to root (chattr +i, chattr +a), which
@@ -157,6 +155,15 @@ def check_databases(
     """Check all three files before anything is written to any of them."""
     if db_dir.exists() and not db_dir.is_dir():
         raise DatabaseError(f"database folder {db_dir} is not a folder")
+    if not db_dir.exists():
+        # A run creates the database folder, but not the folders above it: a mistyped path
+        # should be said so, not quietly made.
+        parent = db_dir.absolute().parent
+        if not parent.is_dir():
+            what = "is not a folder" if parent.exists() else "does not exist"
+            raise DatabaseError(
+                f"database folder {db_dir}: {parent} {what} (only the last folder is created)"
+            )
     if writable:  # first: reading a WAL database in a read-only folder fails obscurely
         for path in database_paths(db_dir).values():
             check_writable(path)

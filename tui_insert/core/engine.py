@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import signal
-import tempfile
 import threading
 import time
 from collections import Counter, deque
@@ -37,6 +36,7 @@ from tui_insert.core.node import Go, NodeSettings, Progress, node_main
 from tui_insert.core.reset import empty_databases
 from tui_insert.core.rules import Reason
 from tui_insert.core.sources import Source
+from tui_insert.core.spool import SpoolFolder
 from tui_insert.core.storage import create_databases
 from tui_insert.core.tables import REFERENCED, TABLES
 from tui_insert.core.waiting import OnWait, Stopped, Wait
@@ -128,9 +128,14 @@ class Run:
         as_json: bool = True,
         clock: Callable[[], float] = time.monotonic,
         on_wait: OnWait | None = None,
+        dry_run: bool = False,
+        spool_rejects: bool = True,
     ) -> None:
         """`clock` times the run (a test may freeze it). `on_wait` hears every notice of a
-        long wait for a lock (from any thread), also while preparing or resetting."""
+        long wait for a lock (from any thread), also while preparing or resetting.
+        `dry_run`: decide every record against what is stored (as if emptied first, with
+        `reset`) and write nothing to any database. `spool_rejects`: keep the rejected
+        records as given, for `copy_rejects` and `rejected_lines` (else only the report)."""
         if not 1 <= workers <= MAX_WORKERS:
             raise UserError(f"--workers must be from 1 to {MAX_WORKERS}, got {workers}")
         self.sources = sources
@@ -140,12 +145,14 @@ class Run:
         # With a simulated latency each record is its own chunk, so a person sees them arrive.
         self.chunk_size = chunk_size or (1 if latency else CHUNK_SIZE)
         self.reset = reset
+        self.dry_run = dry_run
+        self.spool_rejects = spool_rejects
         self.as_json = as_json
         self.clock = clock
         self.on_wait = on_wait
         self._identities: dict[str, FileId] = {}
-        self._spool = tempfile.TemporaryDirectory(prefix="tui-insert-")
-        self.spool_dir = Path(self._spool.name)
+        self._spool = SpoolFolder()
+        self.spool_dir = self._spool.path
         paths = database_paths(db_dir)
         self.progress: dict[str, TableProgress] = {
             name: TableProgress(name, paths[name], clock=clock) for name in TABLES
@@ -169,9 +176,13 @@ class Run:
             self._start_nodes()
             if self._stopping:
                 raise Cancelled
-            check_databases(self.db_dir, writable=True, on_wait=self.on_wait, stop=self._stop)
+            check_databases(
+                self.db_dir, writable=not self.dry_run, on_wait=self.on_wait, stop=self._stop
+            )
             if before_writing is not None:
                 before_writing()
+            if self.dry_run:
+                return
             # Checked just above: created (and emptied) without checking again.
             self._identities = create_databases(self.db_dir, self.on_wait, self._stop)
             if self.reset:
@@ -199,6 +210,9 @@ class Run:
                 latency=self.latency,
                 chunk_size=self.chunk_size,
                 as_json=self.as_json,
+                spool_rejects=self.spool_rejects,
+                dry_run=self.dry_run,
+                empty=self.reset,
             )
             referred = [other for _, other in TABLES[name].references]
             references = {other: feeds[other][0] for other in referred}

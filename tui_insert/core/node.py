@@ -54,7 +54,7 @@ from tui_insert.core.idset import IdSet
 from tui_insert.core.locks import ReferenceLock
 from tui_insert.core.report import SpoolWriter
 from tui_insert.core.sources import RecordReader, Source, open_reader
-from tui_insert.core.storage import ReferenceReader, Store
+from tui_insert.core.storage import DryStore, ReferenceReader, Store
 from tui_insert.core.tables import TABLES
 from tui_insert.core.waiting import POLL_SECONDS, OnWait, Patience, Stopped, Wait
 
@@ -102,6 +102,12 @@ class NodeSettings:
     latency: float
     chunk_size: int
     as_json: bool
+    # Write the rejected records as given (for --rejects, or a UI's summary).
+    spool_rejects: bool = True
+    # Decide every record against what is stored, and write nothing (`empty`: as if after
+    # a reset).
+    dry_run: bool = False
+    empty: bool = False
 
 
 class Reference:
@@ -152,10 +158,11 @@ class Reference:
         cache answers while the store's reset count is the one it was filled under; the
         store itself answers for the rest."""
         reader = self.reader
-        assert reader is not None
         with self.changed:
             known = self.ids.found_in(ids)
             cached_under = self.resets
+        if reader is None:  # a dry run: what it has heard is all there is
+            return known
         unknown = [i for i in ids if i not in known] if known else ids
         resets, found = reader.look_up(unknown, on_wait, stop)
         if resets != cached_under:  # emptied since (or nothing seen yet): ask for every id
@@ -267,23 +274,36 @@ class TableNode:
             thread.start()
         paths = database_paths(self.settings.db_dir)
         identities = self.identities
+        settings = self.settings
         try:
-            for name, reference in self.references.items():
-                reference.reader = ReferenceReader(
-                    paths[name], TABLES[name], expected=identities.get(name)
+            if settings.dry_run:
+                self.store = DryStore(
+                    paths[self.name],
+                    TABLES[self.name],
+                    empty=settings.empty,
+                    on_load=self._announce_ids,
+                    on_wait=self._notify_wait,
                 )
-            self.store = Store(
-                paths[self.name],
-                TABLES[self.name],
-                expected=identities.get(self.name),
-                on_load=self._announce_ids,
-                on_wait=self._notify_wait,
-                # Orders take their write lock only while holding the reference locks, so
-                # they try it without waiting and let go of everything if it is taken.
-                busy_seconds=0 if self.references else POLL_SECONDS,
-            )
+            else:
+                for name, reference in self.references.items():
+                    reference.reader = ReferenceReader(
+                        paths[name], TABLES[name], expected=identities.get(name)
+                    )
+                self.store = Store(
+                    paths[self.name],
+                    TABLES[self.name],
+                    expected=identities.get(self.name),
+                    on_load=self._announce_ids,
+                    on_wait=self._notify_wait,
+                    # Orders take their write lock only while holding the reference locks,
+                    # so they try it without waiting and let go of everything if it is taken.
+                    busy_seconds=0 if self.references else POLL_SECONDS,
+                )
             self.spool = SpoolWriter(
-                self.name, self.settings.spool_dir, as_json=self.settings.as_json
+                self.name,
+                settings.spool_dir,
+                as_json=settings.as_json,
+                rejects=settings.spool_rejects,
             )
             workers = [
                 threading.Thread(target=self._work, name=f"{self.name}-{i + 1}")
@@ -293,7 +313,7 @@ class TableNode:
                 thread.start()
             for thread in workers:
                 thread.join()
-            if self.done and self.error is None:
+            if self.done and self.error is None and not settings.dry_run:
                 # Reported only if the files written are still the files at their paths.
                 self.store.identity.verify()
                 for reference in self.references.values():
@@ -481,6 +501,9 @@ class TableNode:
         store = self.store
         assert store is not None
         stop = self.stop_requested
+        if self.settings.dry_run:
+            yield
+            return
         if not self.references:
             store.begin(stop)
             yield

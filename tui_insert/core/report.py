@@ -7,7 +7,6 @@ puts the tables together in order.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,11 +38,14 @@ def reject_entry(table: str, position: int, given: Any, reasons: list[Reason]) -
 class SpoolWriter:
     """Writes one table's outcome lines (JSON or plain) and rejects lines as chunks commit."""
 
-    def __init__(self, table: str, spool_dir: Path, *, as_json: bool) -> None:
+    def __init__(self, table: str, spool_dir: Path, *, as_json: bool, rejects: bool = True) -> None:
+        """`rejects`: whether to write the rejected records as given at all."""
         self.table = table
         self.as_json = as_json
         self._outcomes = open(outcome_spool(spool_dir, table), "wb")  # noqa: SIM115
-        self._rejects = open(rejects_spool(spool_dir, table), "wb")  # noqa: SIM115
+        self._rejects: IO[bytes] | None = (
+            open(rejects_spool(spool_dir, table), "wb") if rejects else None  # noqa: SIM115
+        )
 
     def write_chunk(
         self, start: int, given: list[Any], records: list[Any], reasons: list[list[Reason] | None]
@@ -53,6 +55,8 @@ class SpoolWriter:
             self._outcomes.write(_json_lines(table, start, records, reasons))
         else:
             self._outcomes.write(_plain_lines(table, start, records, reasons))
+        if self._rejects is None:
+            return
         rejects = [
             dumps(reject_entry(table, start + i, given[i], why)) + b"\n"
             for i, why in enumerate(reasons)
@@ -63,11 +67,13 @@ class SpoolWriter:
 
     def flush(self) -> None:
         self._outcomes.flush()
-        self._rejects.flush()
+        if self._rejects is not None:
+            self._rejects.flush()
 
     def close(self) -> None:
         self._outcomes.close()
-        self._rejects.close()
+        if self._rejects is not None:
+            self._rejects.close()
 
 
 def outcome_spool(spool_dir: Path, table: str) -> Path:
@@ -123,8 +129,26 @@ def _plain_lines(
     return _lines(f"{table} #%d id=%d inserted\n".encode(), rejected, start, records, reasons)
 
 
+# How a run ended, as the JSON report says it (SPEC §6).
+STATUS = {"completed": "completed", "failed": "failed", "stopped": "interrupted"}
+
+
+def _whole_lines(path: Path) -> Iterator[bytes]:
+    """The file in blocks of whole lines: a node killed while writing may leave half a line,
+    which is no outcome (its chunk's commit was never reported)."""
+    with open(path, "rb") as f:
+        rest = b""
+        while block := f.read(1 << 20):
+            block = rest + block
+            end = block.rfind(b"\n") + 1
+            rest = block[end:]
+            if end:
+                yield block[:end]
+
+
 def write_report(run: Run, out: IO[bytes], *, as_json: bool) -> None:
-    """The whole report, once the run has ended."""
+    """The whole report, once the run has ended: of every record decided, also when the run
+    failed or was stopped (then its `status` says so, in JSON)."""
     spools = [outcome_spool(run.spool_dir, name) for name in run.progress]
     if as_json:
         tables = {
@@ -136,30 +160,35 @@ def write_report(run: Run, out: IO[bytes], *, as_json: bool) -> None:
             }
             for name, p in run.progress.items()
         }
-        out.write(b'{\n"tables": ' + dumps(tables) + b',\n"records": [\n')
+        head: dict[str, Any] = {"status": STATUS.get(run.state, run.state)}
+        if run.error is not None:
+            head["error"] = visible(run.error)
+        if run.dry_run:
+            head["dry_run"] = True
+        out.write(b"{\n" + dumps(head)[1:-1] + b',\n"tables": ' + dumps(tables))
+        out.write(b',\n"records": [\n')
         # Put commas between the records (one a line), holding back the last block to drop
         # the comma after the last record.
         pending = b""
         for path in spools:
-            with open(path, "rb") as f:
-                while block := f.read(1 << 20):
-                    out.write(pending)
-                    pending = block.replace(b"\n", b",\n")
+            for block in _whole_lines(path):
+                out.write(pending)
+                pending = block.replace(b"\n", b",\n")
         if pending:
             out.write(pending[:-2] + b"\n")
         out.write(f'],\n"elapsed_seconds": {run.elapsed:.3f}\n}}\n'.encode())
     else:
         for path in spools:
-            with open(path, "rb") as f:
-                shutil.copyfileobj(f, out, 1 << 20)
+            for block in _whole_lines(path):
+                out.write(block)
         out.write(b"\n" + summary_table(run).encode())
 
 
 def copy_rejects(run: Run, out: IO[bytes]) -> None:
     """Every rejected record with its reasons, table by table (the --rejects file)."""
     for name in run.progress:
-        with open(rejects_spool(run.spool_dir, name), "rb") as f:
-            shutil.copyfileobj(f, out, 1 << 20)
+        for block in _whole_lines(rejects_spool(run.spool_dir, name)):
+            out.write(block)
 
 
 def summary_table(run: Run) -> str:
@@ -173,7 +202,8 @@ def summary_table(run: Run) -> str:
         )
         for row in rows
     ]
-    lines.append(f"{run.state} in {run.elapsed:.2f} s")
+    dry = " (dry run: nothing was written)" if run.dry_run else ""
+    lines.append(f"{run.state} in {run.elapsed:.2f} s{dry}")
     return "\n".join(lines) + "\n"
 
 

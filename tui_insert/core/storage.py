@@ -29,9 +29,9 @@ from pathlib import Path
 
 import orjson
 
-from tui_insert.core.checks import check_databases, database_paths
+from tui_insert.core.checks import check_databases, database_paths, read_only_uri
 from tui_insert.core.errors import DatabaseError, StoreChanged, StoreError
-from tui_insert.core.identity import FileId, Identity, close_connection, file_id
+from tui_insert.core.identity import FileId, Identity, close_connection, file_id, side_files
 from tui_insert.core.idset import IdSet
 from tui_insert.core.locks import ReferenceLock
 from tui_insert.core.rules import email_key
@@ -150,7 +150,7 @@ def create_databases(
     if stop is not None and stop.is_set():
         raise Stopped
     try:
-        db_dir.mkdir(parents=True, exist_ok=True)
+        db_dir.mkdir(exist_ok=True)
     except OSError as e:
         raise DatabaseError(f"cannot create database folder {db_dir}: {e.strerror}") from None
     return {
@@ -263,10 +263,13 @@ class Store:
         ids = IdSet(stored)  # in one go: a million ids take a fraction of a second
         self.ids = ids
         self.email_holders = holders
-        self.resets = self._conn.execute(_READ_RESETS).fetchone()[0]
+        self.resets = self._stored_resets()
         self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
         if self._on_load is not None:
             self._on_load(self.resets, ids)
+
+    def _stored_resets(self) -> int:
+        return self._conn.execute(_READ_RESETS).fetchone()[0]
 
     def _catch_up(self) -> None:
         """Holding the write lock: make sure the file is still ours, and read it again if
@@ -335,6 +338,67 @@ class Store:
 
     def close(self) -> None:
         close_connection(self._conn, self.identity)
+
+
+class DryStore(Store):
+    """A dry run's view of one table: what is stored when the run starts (nothing if the file
+    is not there, or with `empty`, as after a reset), and what this run would have stored
+    since. It writes nothing, not even a log beside the file, and takes no lock."""
+
+    def __init__(
+        self,
+        path: Path,
+        table: Table,
+        *,
+        empty: bool = False,
+        on_load: Callable[[int, IdSet], None] | None = None,
+        on_wait: OnWait | None = None,
+    ) -> None:
+        self.path = path
+        self.label = str(path)
+        self.table = table
+        self._on_load = on_load
+        self._on_wait = on_wait
+        self.ids = IdSet()
+        self.email_holders = {}
+        self.resets = 0
+        self._conn = None  # type: ignore[assignment]
+        if empty or not path.exists():
+            if on_load is not None:
+                on_load(0, self.ids)
+            return
+        # No log beside the file: nothing half-written, read it as it is on disk.
+        wal, _, journal = side_files(path)
+        immutable = not wal.exists() and not journal.exists()
+        with named_errors(self.label):
+            self._conn = sqlite3.connect(
+                read_only_uri(path, immutable=immutable), uri=True, isolation_level=None
+            )
+            retry_while_locked(lambda: in_snapshot(self._conn, self._reload), self.label, on_wait)
+
+    def _stored_resets(self) -> int:
+        if STATE_TABLE not in tables_in(self._conn, STATE_TABLE):
+            return 0
+        return super()._stored_resets()
+
+    def begin(self, stop: threading.Event) -> None:
+        pass
+
+    def try_begin(self) -> bool:
+        return True
+
+    def insert(self, rows: list[tuple]) -> None:
+        pass
+
+    def commit(self) -> None:
+        pass
+
+    def rollback(self) -> None:
+        pass
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
 
 
 # --- what orders read of the stores they refer to -------------------------------------------------
