@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -300,10 +301,17 @@ def test_spool_folders_of_dead_runs_are_removed_and_live_ones_kept(tmp_path: Pat
     (stale / "users.outcomes").write_text("x" * 1000)
     other = tmp_path / "not-ours"
     other.mkdir()
+    legacy_old, legacy_new = tmp_path / "tui-insert-old", tmp_path / "tui-insert-abc"
+    for legacy in (legacy_old, legacy_new):  # an older version's, which held no lock
+        legacy.mkdir()
+        (legacy / "users.outcomes").write_text("x")
+    day_ago = time.time() - 25 * 3600
+    for path in (legacy_old / "users.outcomes", legacy_old):
+        os.utime(path, (day_ago, day_ago))
     try:
         mine = SpoolFolder(tmp_path)
-        assert not stale.exists()
-        assert live.is_dir() and other.is_dir() and mine.path.is_dir()
+        assert not stale.exists() and not legacy_old.exists()
+        assert live.is_dir() and other.is_dir() and mine.path.is_dir() and legacy_new.is_dir()
         mine.cleanup()
         assert not mine.path.exists()
     finally:

@@ -14,11 +14,15 @@ import fcntl
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
-PREFIX = "tui-insert-"
+PREFIX = "tui-insert-run-"
 _SWEEP_LOCK = "tui-insert-spools.lock"
+# Folders of versions before the lock: swept only once nothing in them has changed for a day.
+_UNLOCKED_PREFIX = "tui-insert-"
+_UNLOCKED_AGE = 24 * 3600
 
 
 @contextlib.contextmanager
@@ -56,9 +60,11 @@ def sweep(folder: Path) -> list[Path]:
         candidates = [
             Path(e.path)
             for e in entries
-            if e.name.startswith(PREFIX) and e.is_dir(follow_symlinks=False)
+            if e.name.startswith(_UNLOCKED_PREFIX) and e.is_dir(follow_symlinks=False)
         ]
     for path in candidates:
+        if not path.name.startswith(PREFIX) and not _untouched_for(path, _UNLOCKED_AGE):
+            continue
         try:
             fd = _lock(path)
         except OSError:  # gone meanwhile, or not ours to open
@@ -71,6 +77,14 @@ def sweep(folder: Path) -> list[Path]:
         finally:
             os.close(fd)
     return removed
+
+
+def _untouched_for(path: Path, seconds: float) -> bool:
+    try:
+        times = [path.stat().st_mtime, *(p.stat().st_mtime for p in path.iterdir())]
+    except OSError:
+        return False
+    return time.time() - max(times) > seconds
 
 
 class SpoolFolder:
