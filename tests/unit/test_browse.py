@@ -721,7 +721,9 @@ async def test_the_figures_of_a_page_agree_while_another_program_writes(tmp_path
     try:
         async with opened(path) as reader:
             view = await view_of(reader, "t", page_rows=10)
+            deadline = time.monotonic() + 60
             while len(written) < 5:
+                assert time.monotonic() < deadline and writer.is_alive(), "the writer stalled"
                 await asyncio.sleep(0.01)  # the writer's commits are the event waited for
             for move in ["last", "reload", "previous", "reload", "first", "next"] * 40:
                 page = await view.go(move)
