@@ -228,7 +228,13 @@ def check_users(records: Iterable[Any]) -> list[tuple]:
         if type(rid) is not int or not 0 < rid <= MAX_ID:
             reasons = [_integer_reason("id", "invalid_id", rid)]
             rid = None
-        if type(name) is not str or not name or name.isspace() or unstorable(name):
+        if (
+            type(name) is not str
+            or not name
+            or name.isspace()
+            or "\x00" in name
+            or (not name.isascii() and unstorable(name))  # isascii is a flag lookup
+        ):
             if reasons is None:
                 reasons = []
             reasons.append(_name_reason(name))
@@ -262,7 +268,13 @@ def check_products(records: Iterable[Any]) -> list[tuple]:
         if type(rid) is not int or not 0 < rid <= MAX_ID:
             reasons = [_integer_reason("id", "invalid_id", rid)]
             rid = None
-        if type(name) is not str or not name or name.isspace() or unstorable(name):
+        if (
+            type(name) is not str
+            or not name
+            or name.isspace()
+            or "\x00" in name
+            or (not name.isascii() and unstorable(name))  # isascii is a flag lookup
+        ):
             if reasons is None:
                 reasons = []
             reasons.append(_name_reason(name))
