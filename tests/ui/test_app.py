@@ -20,6 +20,7 @@ from tui_insert.core.storage import prepare_databases
 from tui_insert.ui.app import RunSettings, TuiInsertApp, make_app
 from tui_insert.ui.confirm_screen import ConfirmScreen
 from tui_insert.ui.database_panel import DatabasePanel
+from tui_insert.ui.recent_outcomes import RecentOutcomes
 from tui_insert.ui.summary_screen import SummaryScreen
 
 
@@ -80,7 +81,7 @@ async def test_sample_run_ends_on_the_summary_with_the_exact_counts(db_dir: Path
         await pilot.press("s")
         assert not isinstance(app.screen, SummaryScreen)
         panel = app.query_one("#panel-orders", DatabasePanel)
-        assert panel.query_one(Log).lines[-1] == (
+        assert panel.query_one(RecentOutcomes).lines[-1] == (
             "#10 id=10 rejected unknown_user, unknown_product"
         )
         await pilot.press("s")
@@ -164,7 +165,7 @@ async def test_markup_and_escapes_in_data_show_literally(tmp_path: Path, db_dir:
         assert "Eve\\u001b[2J" in lines[3]  # the escape shown, not sent
         assert all("\x1b" not in line for line in lines)
         await pilot.press("s")
-        panel_lines = app.query_one("#panel-users", DatabasePanel).query_one(Log).lines
+        panel_lines = app.query_one("#panel-users", DatabasePanel).query_one(RecentOutcomes).lines
         assert panel_lines[0] == '#1 id="[bold red]Mallory[/]" rejected invalid_id, invalid_email'
         assert panel_lines[3].startswith('#4 id="Eve\\u001b[2J" rejected')
         # The name with markup was stored exactly as given.
@@ -240,3 +241,26 @@ async def test_a_reset_that_waits_for_a_lock_says_so_and_quitting_ends_it(db_dir
         blocker.close()
     # Nothing was emptied: the reset gave up before its first deletion.
     assert [len(rows) for rows in dump(db_dir).values()] == [8, 9, 7]
+
+
+async def test_the_status_line_says_which_latency_is_in_force(db_dir: Path) -> None:
+    settings = RunSettings(find_sources(None), db_dir, latency=0.25, sample_latency=True)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        status = str(app.query_one("#status").render())
+        assert "latency 250 ms (sample data)" in status
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+async def test_a_run_prepared_before_the_app_opened_is_the_one_it_runs(db_dir: Path) -> None:
+    settings = RunSettings(find_sources(None), db_dir, latency=0.0)
+    first_run = settings.new_run()
+    first_run.prepare()  # as the command does, before the app opens
+    app = make_app(settings, first_run=first_run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.summary is not None
+        assert [t.inserted for t in app.summary.tables] == [8, 9, 7]
+    assert first_run.state == "completed"

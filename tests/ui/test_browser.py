@@ -259,10 +259,14 @@ async def test_missing_file_and_text_file_are_messages_and_stay_untouched(
     app = make_browser_app([missing, text, Path("folder"), Path("numbers.db")])
     async with app.run_test(size=SIZE) as pilot:
         screen = await quiet(pilot)
+        # The reason on a line of its own, under the file's name.
         assert tree_lines(screen) == [
-            "missing.db  no such file",
-            "notes.txt  not an SQLite database",
-            "folder  a folder, not a database file",
+            "missing.db",
+            "  no such file",
+            "notes.txt",
+            "  not an SQLite database",
+            "folder",
+            "  a folder, not a database file",
             "numbers.db",
             "  t  3 rows",
         ]
@@ -374,7 +378,8 @@ async def test_a_locked_database_is_a_message_until_the_lock_goes(tmp_path: Path
         app = make_browser_app([path])
         async with app.run_test(size=SIZE) as pilot:
             screen = await quiet(pilot)
-            assert tree_lines(screen)[0].endswith("numbers.db  locked by another program")
+            assert tree_lines(screen)[0].endswith("numbers.db")
+            assert tree_lines(screen)[1] == "  locked by another program"
             writer.execute("COMMIT")
             while tree_lines(screen)[1:] != ["  t  2 rows"]:
                 await pilot.pause(0.1)  # the browser's own check, once a second, is the event

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -10,9 +12,11 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Log, Static
 
 from tui_insert.core.report import RunSummary
+from tui_insert.ui.too_small import TooSmall
 
 
 class SummaryScreen(Screen[None]):
+    CSS_PATH = Path(__file__).with_name("summary_screen.tcss")
     BINDINGS = [Binding("s,escape", "app.pop_screen", "Close summary")]
 
     def __init__(self, summary: RunSummary, rejected: list[str]) -> None:
@@ -38,6 +42,7 @@ class SummaryScreen(Screen[None]):
         yield Static(f"Rejected records ({summary.rejected:,})", classes="heading", markup=False)
         yield Log(id="rejected")
         yield Footer()
+        yield TooSmall()
 
     def on_mount(self) -> None:
         databases = self.query_one("#databases", DataTable)
@@ -56,6 +61,8 @@ class SummaryScreen(Screen[None]):
         for table, code, count in self.summary.reasons:
             reasons.add_row(Text(f"{table}.db"), Text(code), Text(f"{count:,}", justify="right"))
         self.show_rejected()
+        # The list takes the keys (end, page down...) at once; tab goes to the tables.
+        self.query_one("#rejected", Log).focus()
 
     def show_rejected(self) -> None:
         """Show the rejected records added since the last call."""
