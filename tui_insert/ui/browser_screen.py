@@ -62,16 +62,17 @@ class BrowserScreen(Screen[None]):
     CSS_PATH = Path(__file__).with_name("browser_screen.tcss")
     TITLE = "tui-insert browser"
     BINDINGS = [
-        Binding("n", "page('next')", "Next"),
-        Binding("p", "page('previous')", "Prev"),
-        Binding("g", "page('first')", "First"),
-        Binding("G", "page('last')", "Last", key_display="G"),
+        # The four page keys share one place in the footer, which has 80 columns for all.
+        Binding("n", "page('next')", "Page", key_display="n/p/g/G"),
+        Binding("p", "page('previous')", "Previous page", show=False),
+        Binding("g", "page('first')", "First page", show=False),
+        Binding("G", "page('last')", "Last page", show=False),
         Binding("o", "sort", "Sort"),
         Binding("f", "filter", "Filter"),
-        Binding("f5", "refresh", "Refresh"),
+        Binding("f5", "refresh", "Refresh", show=False),  # it refreshes by itself anyway
         # Escape closes the filter field or cancels a query first; then, in the app, it
-        # goes back to the panels (as b does). Only the key that applies shows.
-        Binding("escape", "cancel", "Cancel", show=False),
+        # goes back to the panels (as b does). Only the one that applies shows.
+        Binding("escape", "cancel", "Cancel"),
         Binding("escape,b", "back", "Back"),
     ]
 
@@ -106,7 +107,7 @@ class BrowserScreen(Screen[None]):
                 yield self._filter
                 yield self._position
         yield self._status
-        yield Footer()
+        yield Footer(show_command_palette=False)  # room for the keys at 80 columns
         yield TooSmall()
 
     def on_mount(self) -> None:

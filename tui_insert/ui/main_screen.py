@@ -33,7 +33,7 @@ class MainScreen(Screen[None]):
         with Horizontal(id="panels"):
             yield from self._panels
         yield self._status
-        yield Footer()
+        yield Footer(show_command_palette=False)  # room for the keys at 80 columns
         yield TooSmall()
 
     def on_resize(self, event: events.Resize) -> None:

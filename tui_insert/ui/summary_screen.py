@@ -7,7 +7,7 @@ from pathlib import Path
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Container, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Log, Static
 
@@ -32,7 +32,7 @@ class SummaryScreen(Screen[None]):
         yield Static(
             f"Run {summary.state} in {summary.seconds:.2f} s", id="summary-title", markup=False
         )
-        with Horizontal(id="summary-figures"):
+        with Container(id="summary-figures"):  # side by side on wide screens
             with Vertical():
                 yield Static("Databases", classes="heading", markup=False)
                 yield DataTable(id="databases", cursor_type="row", zebra_stripes=True)
@@ -41,7 +41,7 @@ class SummaryScreen(Screen[None]):
                 yield DataTable(id="reasons", cursor_type="row", zebra_stripes=True)
         yield Static(f"Rejected records ({summary.rejected:,})", classes="heading", markup=False)
         yield Log(id="rejected")
-        yield Footer()
+        yield Footer(show_command_palette=False)  # room for the keys at 80 columns
         yield TooSmall()
 
     def on_mount(self) -> None:
