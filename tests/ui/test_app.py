@@ -264,3 +264,50 @@ async def test_a_run_prepared_before_the_app_opened_is_the_one_it_runs(db_dir: P
         assert app.summary is not None
         assert [t.inserted for t in app.summary.tables] == [8, 9, 7]
     assert first_run.state == "completed"
+
+
+async def test_s_pressed_again_during_a_run_shows_one_notice(db_dir: Path) -> None:
+    app = sample_app(db_dir, latency=0.3)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("s", "s", "s")
+        assert [n.message for n in app._notifications] == [
+            "The summary opens when a run has completed."
+        ]
+        await pilot.press("q")
+
+
+def many_rejected(tmp_path: Path, count: int = 60) -> Path:
+    data = tmp_path / "data"
+    data.mkdir()
+    users = [{"id": i, "name": " ", "email": f"u{i}@example.com"} for i in range(1, count + 1)]
+    (data / "users.json").write_text(json.dumps(users))
+    (data / "products.json").write_text("[]")
+    (data / "orders.json").write_text("[]")
+    return data
+
+
+async def test_the_summary_list_takes_end_and_page_down_at_once(
+    tmp_path: Path, db_dir: Path
+) -> None:
+    app = sample_app(db_dir, data=many_rejected(tmp_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, SummaryScreen)
+        log = app.screen.query_one("#rejected", Log)
+        assert app.screen.focused is log  # and it shows: its left edge is marked
+        assert log.max_scroll_y > 0
+        await pilot.press("pagedown")
+        assert log.scroll_y > 0
+        await pilot.press("end")
+        assert log.scroll_y == log.max_scroll_y
+
+
+async def test_rejected_records_start_under_the_headings(db_dir: Path) -> None:
+    app = sample_app(db_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, SummaryScreen)
+        log = app.screen.query_one("#rejected", Log)
+        for heading in app.screen.query(".heading"):
+            assert log.content_region.x == heading.content_region.x

@@ -10,8 +10,11 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from textual.app import App
+from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static, Tree
+from textual.widgets._footer import FooterKey
 
 from tests.helpers import run_engine
 from tests.ui.test_app import sample_app, settle
@@ -176,7 +179,8 @@ async def test_filters_by_text_and_by_number(tmp_path: Path) -> None:
         screen = await quiet(pilot)
         assert text_of(screen, "#browser-status") == "> compares with a number, not 'many'"
         assert screen.focused is not None and screen.focused.id == "browser-filter"
-        await pilot.press("escape")  # closes the input, keeps the filters
+        await pilot.press("escape")  # closes the input (and its error), keeps the filters
+        assert text_of(screen, "#browser-status") == ""
         await pilot.press("f", "ctrl+u", "enter")  # empty: this column's filter goes
         screen = await quiet(pilot)
         assert text_of(screen, "#browser-position").startswith("rows 1–10 of 10 matching")
@@ -393,3 +397,44 @@ async def test_a_locked_database_is_a_message_until_the_lock_goes(tmp_path: Path
 def test_the_filter_field_opens_with_what_gives_the_same_filter_again(typed: str) -> None:
     filter_ = parse_filter("c", typed)
     assert parse_filter("c", browser_screen._filter_text(filter_)) == filter_
+
+
+async def test_one_row_is_one_row(tmp_path: Path) -> None:
+    app = make_browser_app([numbers_db(tmp_path, 1)])
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await quiet(pilot)
+        assert tree_lines(screen)[1] == "  t  1 row"
+
+
+async def test_the_reason_of_an_unreadable_file_shows_whole(tmp_path: Path) -> None:
+    long_name = tmp_path / ("a-rather-long-database-name-" * 2 + ".db")
+    app = make_browser_app([long_name])
+    async with app.run_test(size=(200, 50)) as pilot:
+        screen = await quiet(pilot)
+        tree = screen.query_one("#browser-databases", Tree)
+        width, height = tree.size
+        shown = "\n".join(strip.text for strip in tree.render_lines(Region(0, 0, width, height)))
+        assert "no such file" in shown
+
+
+def footer_keys(app: App[int]) -> list[str]:
+    return [key.description for key in app.screen.query(FooterKey)]
+
+
+async def test_escape_back_shows_only_where_it_goes_back(tmp_path: Path, db_dir: Path) -> None:
+    app = make_browser_app([numbers_db(tmp_path, 3)])
+    async with app.run_test(size=SIZE) as pilot:
+        await quiet(pilot)
+        assert "Back" not in footer_keys(app)
+        assert "Quit" in footer_keys(app)
+    app = sample_app(db_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("s", "b")
+        await quiet(pilot)
+        keys = footer_keys(app)
+        assert "Back" in keys and "Quit" in keys
+        await pilot.press("f")  # escape now closes the filter field
+        await pilot.pause()
+        keys = footer_keys(app)
+        assert "Cancel" in keys and "Back" not in keys
