@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Log
 
 from tests.helpers import count_rows, dump
+from tests.ui.polling import until, workers_done
 from tui_insert.core.engine import Run
 from tui_insert.core.sources import find_sources
 from tui_insert.core.storage import prepare_databases
@@ -30,19 +30,15 @@ def sample_app(db_dir: Path, *, latency: float = 0.0, data: Path | None = None) 
 
 async def settle(pilot: Pilot[int]) -> None:
     """Wait until no worker runs (a rerun starts a new one) and their news is shown."""
-    app = pilot.app
-    while any(worker.is_running for worker in app.workers):
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-    await pilot.pause()
+    await workers_done(pilot)
 
 
 async def started(pilot: Pilot[int]) -> Run:
     """The app's run, once it has stored its first users (with a latency, it goes on)."""
     run = pilot.app.run_in_progress
     assert run is not None
-    while run.progress["users"].processed == 0:
-        await pilot.pause(0.05)  # the run's own progress is what we wait for
+    # The run's own progress is what we wait for.
+    await until(pilot, lambda: run.progress["users"].processed > 0, "stored a user")
     return run
 
 
@@ -194,11 +190,8 @@ def panel_rate(app: TuiInsertApp, table: str) -> str:
 
 
 async def wait_for_text(pilot: Pilot[int], read: Callable[[], str], words: str) -> str:
-    deadline = time.monotonic() + 30
-    while words not in (text := read()):
-        assert time.monotonic() < deadline, f"never showed {words!r}; showed {text!r}"
-        await pilot.pause(0.05)
-    return text
+    await until(pilot, lambda: words in read(), f"showed {words!r} (showed {read()!r})")
+    return read()
 
 
 async def test_a_lock_held_by_another_program_is_shown_and_waited_out(

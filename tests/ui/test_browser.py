@@ -4,7 +4,6 @@ literally, errors as messages, files left byte-identical, and live while the app
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Iterable
 from contextlib import closing
 from pathlib import Path
@@ -17,6 +16,7 @@ from textual.widgets import DataTable, Input, Static, Tree
 from textual.widgets._footer import FooterKey
 
 from tests.helpers import run_engine
+from tests.ui.polling import until, workers_done
 from tests.ui.test_app import sample_app, settle
 from tui_insert.core.browse import parse_filter
 from tui_insert.core.checks import database_paths
@@ -55,10 +55,8 @@ async def quiet(pilot: Pilot[int]) -> BrowserScreen:
     """The browser, once its query (and the app's other work) is done and shown."""
     screen = pilot.app.screen
     assert isinstance(screen, BrowserScreen)
-    while screen.busy or any(worker.is_running for worker in pilot.app.workers):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
-    await pilot.pause()
+    await until(pilot, lambda: not screen.busy, "ended its query")
+    await workers_done(pilot)
     return screen
 
 
@@ -324,9 +322,13 @@ async def test_escape_cancels_a_slow_query_and_keeps_the_page(
         field.value = "a" * 300 + "b"
         # As enter does, without pilot.press waiting for the query to end.
         field.post_message(Input.Submitted(field, field.value))
-        while not text_of(screen, "#browser-status").startswith("Filtering word…"):
+
+        # The screen's word that the query runs is the event.
+        def says_it_runs() -> bool:
             assert screen.busy or not field.has_class("hidden"), "no query to cancel"
-            await pilot.pause(0.01)  # the screen's word that the query runs is the event
+            return text_of(screen, "#browser-status").startswith("Filtering word…")
+
+        await until(pilot, says_it_runs, "said the query runs", step=0.01)
         await pilot.press("escape")
         screen = await quiet(pilot)
         assert text_of(screen, "#browser-status") == "Cancelled."
@@ -343,8 +345,13 @@ async def test_b_browses_while_a_run_writes_and_escape_goes_back(db_dir: Path) -
         assert isinstance(screen, BrowserScreen)
         # The browser follows the run: the counts grow to the end without a key.
         done = ["  users  8 rows", "  products  9 rows", "  orders  7 rows"]
-        while [line for line in tree_lines(screen) if line.startswith("  ")] != done:
-            await pilot.pause(0.1)  # the run's writes and the browser's checks are the events
+        # The run's writes and the browser's checks are the events.
+        await until(
+            pilot,
+            lambda: [line for line in tree_lines(screen) if line.startswith("  ")] == done,
+            f"listed {done} (listed {tree_lines(screen)})",
+            step=0.1,
+        )
         await settle(pilot)
         assert isinstance(app.screen, BrowserScreen)  # the summary does not cover the browser
         await pilot.press("escape")
@@ -359,18 +366,19 @@ async def test_reset_from_the_browser_empties_what_it_shows(db_dir: Path) -> Non
         screen = await quiet(pilot)
         assert text_of(screen, "#browser-position") == "rows 1–8 of 8"
         await pilot.press("x", "y")
-        await settle(pilot)
-        # The browser's next checks see the emptied tables. The counts in the list and the
-        # page are read in two snapshots, so a check that falls between the reset's commits
-        # may show one before the other: the one after it shows both.
-        deadline = time.monotonic() + 10
-        while (
-            text_of(screen, "#browser-position") != "no rows"
-            or tree_lines(screen)[1] != "  users  0 rows"
-        ) and time.monotonic() < deadline:
-            await pilot.pause(0.1)
+        status = app.query_one("#status", Static)
+        await until(pilot, lambda: "Databases emptied" in str(status.render()), "emptied")
+        # Once the reset is through, the browser reads the list and the page again at once:
+        # not left to its check for changes, which may have read the list and the page on
+        # either side of one of the reset's three commits, over connections it opened
+        # again while the reset ran.
+        screen = await quiet(pilot)
         assert text_of(screen, "#browser-position") == "no rows"
-        assert tree_lines(screen)[1] == "  users  0 rows"
+        assert tree_lines(screen)[1::2] == [
+            "  users  0 rows",
+            "  products  0 rows",
+            "  orders  0 rows",
+        ]
 
 
 async def test_a_locked_database_is_a_message_until_the_lock_goes(tmp_path: Path) -> None:
@@ -385,8 +393,13 @@ async def test_a_locked_database_is_a_message_until_the_lock_goes(tmp_path: Path
             assert tree_lines(screen)[0].endswith("numbers.db")
             assert tree_lines(screen)[1] == "  locked by another program"
             writer.execute("COMMIT")
-            while tree_lines(screen)[1:] != ["  t  2 rows"]:
-                await pilot.pause(0.1)  # the browser's own check, once a second, is the event
+            # The browser's own check, once a second, is the event.
+            await until(
+                pilot,
+                lambda: tree_lines(screen)[1:] == ["  t  2 rows"],
+                f"listed 2 rows (listed {tree_lines(screen)})",
+                step=0.1,
+            )
             screen = await quiet(pilot)
             assert text_of(screen, "#browser-position") == "rows 1–2 of 2"
     finally:

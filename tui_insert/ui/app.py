@@ -302,6 +302,13 @@ class TuiInsertApp(App[int]):
         except (UserError, StoreError) as e:
             self.main.set_status(f"Error: {e}", error=True)
             return
+        finally:
+            # What a browser read while the reset ran may straddle its commits (one per
+            # file): it reads its list and its page again now, over the connections it
+            # opened again meanwhile, rather than waiting for its check for changes.
+            for screen in self.screen_stack:
+                if isinstance(screen, BrowserScreen) and not self._quitting.is_set():
+                    screen.read_again()
         rows = sum(removed.values())
         self.main.clear_panels("emptied")
         self.main.set_status(f"Databases emptied ({rows:,} rows removed).")

@@ -409,6 +409,10 @@ class BrowserScreen(Screen[None]):
         self.refresh_bindings()
 
     def action_refresh(self) -> None:
+        self.read_again()
+
+    def read_again(self) -> None:
+        """Read every database's list of tables and the page on show again."""
         self._start(self._list_databases, "refreshing")
 
     def _check_for_changes(self) -> None:
