@@ -242,7 +242,8 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def ui_command(args: argparse.Namespace, sources: dict[str, Source]) -> int:
-    from tui_insert.ui.app import DEFAULT_LATENCY, RunSettings, make_app
+    from tui_insert.ui.app import make_app
+    from tui_insert.ui.run_settings import DEFAULT_LATENCY, RunSettings
 
     if args.json or args.rejects:
         raise UserError("--json and --rejects go with --headless")

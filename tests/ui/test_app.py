@@ -17,10 +17,11 @@ from tests.ui.polling import until, workers_done
 from tui_insert.core.engine import Run
 from tui_insert.core.sources import find_sources
 from tui_insert.core.storage import prepare_databases
-from tui_insert.ui.app import RunSettings, TuiInsertApp, make_app
+from tui_insert.ui.app import TuiInsertApp, make_app
 from tui_insert.ui.confirm_screen import ConfirmScreen
 from tui_insert.ui.database_panel import DatabasePanel
 from tui_insert.ui.recent_outcomes import RecentOutcomes
+from tui_insert.ui.run_settings import RunSettings
 from tui_insert.ui.summary_screen import SummaryScreen
 
 
@@ -304,3 +305,21 @@ async def test_rejected_records_start_under_the_headings(db_dir: Path) -> None:
         log = app.screen.query_one("#rejected", Log)
         for heading in app.screen.query(".heading"):
             assert log.content_region.x == heading.content_region.x
+
+
+async def test_while_the_question_is_open_only_quit_applies(db_dir: Path) -> None:
+    app = sample_app(db_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("s", "x")
+        assert isinstance(app.screen, ConfirmScreen)
+        number = app._number
+        shown = {b.binding.action for b in app.screen.active_bindings.values() if b.enabled}
+        assert {"rerun", "reset", "summary", "browse"}.isdisjoint(shown)
+        await pilot.press("r", "s", "b")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert app._number == number  # no run started
+        await pilot.press("n")
+        assert app.check_action("rerun", ()) is True
+        await pilot.press("q")
+    assert app.return_code == 0

@@ -13,8 +13,9 @@ from textual.pilot import Pilot
 from tests.ui.test_app import settle
 from tests.ui.test_browser import odd_db, quiet
 from tui_insert.core.sources import find_sources
-from tui_insert.ui.app import RunSettings, TuiInsertApp, make_app
+from tui_insert.ui.app import TuiInsertApp, make_app
 from tui_insert.ui.browser_app import make_browser_app
+from tui_insert.ui.run_settings import RunSettings
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((200, 50), id="200x50")]
 

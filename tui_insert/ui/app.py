@@ -13,7 +13,6 @@ import asyncio
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from functools import partial
 from multiprocessing import resource_tracker
 from pathlib import Path
@@ -24,60 +23,20 @@ from textual.binding import Binding
 from textual.worker import Worker
 
 from tui_insert.core.checks import database_paths
-from tui_insert.core.engine import DEFAULT_WORKERS, Cancelled, Run
+from tui_insert.core.engine import Cancelled, Run
 from tui_insert.core.errors import StoreError, UserError
 from tui_insert.core.report import RunSummary, rejected_lines, summarize
 from tui_insert.core.reset import reset_databases
-from tui_insert.core.sources import Source
-from tui_insert.core.waiting import OnWait, Stopped, Wait
+from tui_insert.core.waiting import Stopped, Wait
 from tui_insert.ui import too_small
 from tui_insert.ui.browser_screen import BrowserScreen
 from tui_insert.ui.confirm_screen import ConfirmScreen
 from tui_insert.ui.main_screen import MainScreen
 from tui_insert.ui.messages import RejectedRead, RunEnded, Waiting
+from tui_insert.ui.run_settings import RunSettings
 from tui_insert.ui.summary_screen import SummaryScreen
 
-# The UI's simulated latency per insert for the bundled sample unless --latency says
-# otherwise: the sample run then fills the panels over a few seconds.
-DEFAULT_LATENCY = 0.25
 REFRESH_SECONDS = 0.2
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    sources: dict[str, Source]
-    db_dir: Path
-    workers: int = DEFAULT_WORKERS
-    latency: float = DEFAULT_LATENCY
-    reset_first: bool = False
-    # The latency is the bundled sample's default (not asked for), which the app says.
-    sample_latency: bool = False
-
-    @property
-    def latency_text(self) -> str:
-        """'latency 250 ms (sample data)', 'latency 80 ms' or 'no latency'."""
-        if not self.latency:
-            return "no latency"
-        note = " (sample data)" if self.sample_latency else ""
-        return f"latency {self.latency * 1000:.0f} ms{note}"
-
-    def new_run(
-        self,
-        *,
-        reset: bool = False,
-        clock: Callable[[], float] = time.monotonic,
-        on_wait: OnWait | None = None,
-    ) -> Run:
-        """A run of these settings, not yet prepared."""
-        return Run(
-            self.sources,
-            self.db_dir,
-            workers=self.workers,
-            latency=self.latency,
-            reset=reset,
-            clock=clock,
-            on_wait=on_wait,
-        )
 
 
 class TuiInsertApp(App[int]):
