@@ -161,7 +161,8 @@ class TuiInsertApp(App[int]):
             self.main.set_status(f"Error: {message.error}", error=True)
         elif message.summary is not None:
             self.summary = message.summary
-            self.main.set_status(f"Completed in {message.summary.seconds:.2f} s.")
+            seconds, latency = message.summary.seconds, self.settings.latency_text
+            self.main.set_status(f"Completed in {seconds:.2f} s ({latency}).")
             top = self.screen_stack[-1] if self.screen_stack else None  # none while exiting
             if isinstance(top, BrowserScreen):  # not in the middle of browsing
                 self._tell_once("The run has completed: s shows the summary.")
