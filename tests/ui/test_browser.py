@@ -451,3 +451,30 @@ async def test_escape_back_shows_only_where_it_goes_back(tmp_path: Path, db_dir:
         await pilot.pause()
         keys = footer_keys(app)
         assert "Cancel" in keys and "Back" not in keys
+
+
+async def test_a_change_made_while_the_connection_was_closed_is_seen(tmp_path: Path) -> None:
+    """A connection may be closed between two checks (a snapshot that could not roll back,
+    say) and opened again by the next: the change written meanwhile is still shown, though
+    the fresh connection's data_version may equal the one the old connection gave."""
+    path = make_db(
+        tmp_path / "n.db",
+        "CREATE TABLE t (id INTEGER PRIMARY KEY)",
+        rows=[(1,), (2,), (3,)],
+        wal=True,
+    )
+    app = make_browser_app([path])
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await quiet(pilot)
+        assert tree_lines(screen)[1] == "  t  3 rows"
+        await screen.readers[0].close()
+        with closing(sqlite3.connect(path)) as writer:
+            writer.execute("INSERT INTO t VALUES (4)")
+            writer.commit()
+        await until(
+            pilot,
+            lambda: tree_lines(screen)[1] == "  t  4 rows",
+            f"listed 4 rows (listed {tree_lines(screen)})",
+            seconds=5,
+            step=0.1,
+        )

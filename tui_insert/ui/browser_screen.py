@@ -46,6 +46,22 @@ _CELL_STYLES = {"null": "italic dim", "blob": "dim", "number": "", "text": ""}
 Place = tuple[int, str]  # a table: (which database, table name)
 
 
+class CountedReader(DatabaseReader):
+    """A reader that counts the connections it opened. A `data_version` means something only
+    beside an earlier one of the same connection (a fresh connection starts again from the
+    same small number): so a version is kept with the connection it came from."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.connections = 0
+
+    async def open(self) -> None:
+        was_open = self.is_open
+        await super().open()
+        if not was_open and self.is_open:
+            self.connections += 1
+
+
 def _filter_text(filter_: Filter | None) -> str:
     """What the user would type to get `filter_` again."""
     if filter_ is None:
@@ -78,11 +94,12 @@ class BrowserScreen(Screen[None]):
 
     def __init__(self, paths: list[Path], *, closable: bool = True) -> None:
         super().__init__()
-        self.readers = [DatabaseReader(path) for path in paths]
+        self.readers = [CountedReader(path) for path in paths]
         self.closable = closable  # in the app, escape goes back to the panels
         self.view: TableView | None = None
         self.view_database: int | None = None  # which reader the view reads
-        self._versions: dict[int, int] = {}  # per database, its data_version when last listed
+        # Per database, (which connection, its data_version) when last listed.
+        self._versions: dict[int, tuple[int, int]] = {}
         self._listed: dict[int, list[TableInfo]] = {}
         self._tree: Tree[Place | None] = Tree("Databases", id="browser-databases")
         self._title = Static("", id="browser-title", markup=False)
@@ -202,7 +219,8 @@ class BrowserScreen(Screen[None]):
         for index, reader in enumerate(self.readers):
             node = self._tree.root.children[index]
             try:
-                version = await reader.version()  # opens the file, if need be
+                data_version = await reader.version()  # opens the file, if need be
+                version = (reader.connections, data_version)
                 if only_changed and self._versions.get(index) == version:
                     continue
                 tables = await reader.tables()
