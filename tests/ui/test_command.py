@@ -5,7 +5,9 @@ headless, with no app and every file as it was)."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -153,3 +155,27 @@ def test_ctrl_c_while_checking_is_exit_130_without_a_traceback(
     captured = capsys.readouterr()
     assert captured.err == "tui-insert: interrupted\n"
     assert files_in(db_dir) == {}
+
+
+def test_a_wait_for_a_lock_before_the_app_opens_is_told_on_stderr(
+    used_db_dir: Path,
+    opened: list[TuiInsertApp],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TUI_INSERT_NOTICE_SECONDS", "0.3")
+    # Emptying the databases first (--reset) waits for every writer's lock.
+    blocker = sqlite3.connect(
+        used_db_dir / "orders.db", isolation_level=None, check_same_thread=False
+    )
+    blocker.execute("BEGIN IMMEDIATE")
+    timer = threading.Timer(2.0, blocker.execute, ["ROLLBACK"])
+    timer.start()
+    try:
+        assert cli.main(["--reset", "--db-dir", str(used_db_dir)]) == 0
+    finally:
+        timer.join()
+        blocker.close()
+    assert len(opened) == 1  # once the lock went, the app opened
+    err = capsys.readouterr().err
+    assert "orders.db: locked by another program; waiting" in err, err
