@@ -402,18 +402,34 @@ def _stored_so_far(run: Run) -> list[str]:
 
 
 def ui_command(args: argparse.Namespace, sources: dict[str, Source]) -> int:
-    from tui_insert.ui.app import DEFAULT_LATENCY, RunSettings, make_app
+    from tui_insert.ui.app import make_app
+    from tui_insert.ui.run_settings import DEFAULT_LATENCY, RunSettings
 
     if args.json or args.rejects:
         raise UserError("--json and --rejects go with --headless")
+    # The app's default latency lets a person watch the bundled sample; own data runs at full
+    # speed unless --latency asks otherwise.
+    own_data = args.data is not None or any(
+        getattr(args, name) is not None for name in ("users", "products", "orders")
+    )
+    sample_latency = args.latency is None and not own_data
     settings = RunSettings(
         sources,
         args.db_dir,
         workers=args.workers,
-        latency=DEFAULT_LATENCY if args.latency is None else args.latency,
+        latency=DEFAULT_LATENCY if sample_latency else args.latency or 0.0,
         reset_first=args.reset,
+        sample_latency=sample_latency,
     )
-    app = make_app(settings)
+    # Inputs and databases are checked before the app opens: a mistake is the same one-line
+    # message and exit code as headless (main says it), and every file stays as it was.
+    first_run = settings.new_run(reset=args.reset, on_wait=tell_wait)
+    try:
+        first_run.prepare()
+    except BaseException:
+        first_run.close()
+        raise
+    app = make_app(settings, first_run=first_run)
     app.run()
     return app.return_code or 0
 

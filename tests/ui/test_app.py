@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,12 +13,15 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Log
 
 from tests.helpers import count_rows, dump
+from tests.ui.polling import until, workers_done
 from tui_insert.core.engine import Run
 from tui_insert.core.sources import find_sources
 from tui_insert.core.storage import prepare_databases
-from tui_insert.ui.app import RunSettings, TuiInsertApp, make_app
+from tui_insert.ui.app import TuiInsertApp, make_app
 from tui_insert.ui.confirm_screen import ConfirmScreen
 from tui_insert.ui.database_panel import DatabasePanel
+from tui_insert.ui.recent_outcomes import RecentOutcomes
+from tui_insert.ui.run_settings import RunSettings
 from tui_insert.ui.summary_screen import SummaryScreen
 
 
@@ -29,19 +31,15 @@ def sample_app(db_dir: Path, *, latency: float = 0.0, data: Path | None = None) 
 
 async def settle(pilot: Pilot[int]) -> None:
     """Wait until no worker runs (a rerun starts a new one) and their news is shown."""
-    app = pilot.app
-    while any(worker.is_running for worker in app.workers):
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-    await pilot.pause()
+    await workers_done(pilot)
 
 
 async def started(pilot: Pilot[int]) -> Run:
     """The app's run, once it has stored its first users (with a latency, it goes on)."""
     run = pilot.app.run_in_progress
     assert run is not None
-    while run.progress["users"].processed == 0:
-        await pilot.pause(0.05)  # the run's own progress is what we wait for
+    # The run's own progress is what we wait for.
+    await until(pilot, lambda: run.progress["users"].processed > 0, "stored a user")
     return run
 
 
@@ -80,7 +78,7 @@ async def test_sample_run_ends_on_the_summary_with_the_exact_counts(db_dir: Path
         await pilot.press("s")
         assert not isinstance(app.screen, SummaryScreen)
         panel = app.query_one("#panel-orders", DatabasePanel)
-        assert panel.query_one(Log).lines[-1] == (
+        assert panel.query_one(RecentOutcomes).lines[-1] == (
             "#10 id=10 rejected unknown_user, unknown_product"
         )
         await pilot.press("s")
@@ -164,7 +162,7 @@ async def test_markup_and_escapes_in_data_show_literally(tmp_path: Path, db_dir:
         assert "Eve\\u001b[2J" in lines[3]  # the escape shown, not sent
         assert all("\x1b" not in line for line in lines)
         await pilot.press("s")
-        panel_lines = app.query_one("#panel-users", DatabasePanel).query_one(Log).lines
+        panel_lines = app.query_one("#panel-users", DatabasePanel).query_one(RecentOutcomes).lines
         assert panel_lines[0] == '#1 id="[bold red]Mallory[/]" rejected invalid_id, invalid_email'
         assert panel_lines[3].startswith('#4 id="Eve\\u001b[2J" rejected')
         # The name with markup was stored exactly as given.
@@ -193,11 +191,8 @@ def panel_rate(app: TuiInsertApp, table: str) -> str:
 
 
 async def wait_for_text(pilot: Pilot[int], read: Callable[[], str], words: str) -> str:
-    deadline = time.monotonic() + 30
-    while words not in (text := read()):
-        assert time.monotonic() < deadline, f"never showed {words!r}; showed {text!r}"
-        await pilot.pause(0.05)
-    return text
+    await until(pilot, lambda: words in read(), f"showed {words!r} (showed {read()!r})")
+    return read()
 
 
 async def test_a_lock_held_by_another_program_is_shown_and_waited_out(
@@ -240,3 +235,91 @@ async def test_a_reset_that_waits_for_a_lock_says_so_and_quitting_ends_it(db_dir
         blocker.close()
     # Nothing was emptied: the reset gave up before its first deletion.
     assert [len(rows) for rows in dump(db_dir).values()] == [8, 9, 7]
+
+
+async def test_the_status_line_says_which_latency_is_in_force(db_dir: Path) -> None:
+    settings = RunSettings(find_sources(None), db_dir, latency=0.25, sample_latency=True)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        status = str(app.query_one("#status").render())
+        assert "latency 250 ms (sample data)" in status
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+async def test_a_run_prepared_before_the_app_opened_is_the_one_it_runs(db_dir: Path) -> None:
+    settings = RunSettings(find_sources(None), db_dir, latency=0.0)
+    first_run = settings.new_run()
+    first_run.prepare()  # as the command does, before the app opens
+    app = make_app(settings, first_run=first_run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.summary is not None
+        assert [t.inserted for t in app.summary.tables] == [8, 9, 7]
+    assert first_run.state == "completed"
+
+
+async def test_s_pressed_again_during_a_run_shows_one_notice(db_dir: Path) -> None:
+    app = sample_app(db_dir, latency=0.3)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("s", "s", "s")
+        assert [n.message for n in app._notifications] == [
+            "The summary opens when a run has completed."
+        ]
+        await pilot.press("q")
+
+
+def many_rejected(tmp_path: Path, count: int = 60) -> Path:
+    data = tmp_path / "data"
+    data.mkdir()
+    users = [{"id": i, "name": " ", "email": f"u{i}@example.com"} for i in range(1, count + 1)]
+    (data / "users.json").write_text(json.dumps(users))
+    (data / "products.json").write_text("[]")
+    (data / "orders.json").write_text("[]")
+    return data
+
+
+async def test_the_summary_list_takes_end_and_page_down_at_once(
+    tmp_path: Path, db_dir: Path
+) -> None:
+    app = sample_app(db_dir, data=many_rejected(tmp_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, SummaryScreen)
+        log = app.screen.query_one("#rejected", Log)
+        assert app.screen.focused is log  # and it shows: its left edge is marked
+        assert log.max_scroll_y > 0
+        await pilot.press("pagedown")
+        assert log.scroll_y > 0
+        await pilot.press("end")
+        assert log.scroll_y == log.max_scroll_y
+
+
+async def test_rejected_records_start_under_the_headings(db_dir: Path) -> None:
+    app = sample_app(db_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, SummaryScreen)
+        log = app.screen.query_one("#rejected", Log)
+        for heading in app.screen.query(".heading"):
+            assert log.content_region.x == heading.content_region.x
+
+
+async def test_while_the_question_is_open_only_quit_applies(db_dir: Path) -> None:
+    app = sample_app(db_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("s", "x")
+        assert isinstance(app.screen, ConfirmScreen)
+        number = app._number
+        shown = {b.binding.action for b in app.screen.active_bindings.values() if b.enabled}
+        assert {"rerun", "reset", "summary", "browse"}.isdisjoint(shown)
+        await pilot.press("r", "s", "b")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert app._number == number  # no run started
+        await pilot.press("n")
+        assert app.check_action("rerun", ()) is True
+        await pilot.press("q")
+    assert app.return_code == 0

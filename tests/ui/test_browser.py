@@ -4,16 +4,19 @@ literally, errors as messages, files left byte-identical, and live while the app
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Iterable
 from contextlib import closing
 from pathlib import Path
 
 import pytest
+from textual.app import App
+from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static, Tree
+from textual.widgets._footer import FooterKey
 
 from tests.helpers import run_engine
+from tests.ui.polling import until, workers_done
 from tests.ui.test_app import sample_app, settle
 from tui_insert.core.browse import parse_filter
 from tui_insert.core.checks import database_paths
@@ -52,10 +55,8 @@ async def quiet(pilot: Pilot[int]) -> BrowserScreen:
     """The browser, once its query (and the app's other work) is done and shown."""
     screen = pilot.app.screen
     assert isinstance(screen, BrowserScreen)
-    while screen.busy or any(worker.is_running for worker in pilot.app.workers):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
-    await pilot.pause()
+    await until(pilot, lambda: not screen.busy, "ended its query")
+    await workers_done(pilot)
     return screen
 
 
@@ -176,7 +177,8 @@ async def test_filters_by_text_and_by_number(tmp_path: Path) -> None:
         screen = await quiet(pilot)
         assert text_of(screen, "#browser-status") == "> compares with a number, not 'many'"
         assert screen.focused is not None and screen.focused.id == "browser-filter"
-        await pilot.press("escape")  # closes the input, keeps the filters
+        await pilot.press("escape")  # closes the input (and its error), keeps the filters
+        assert text_of(screen, "#browser-status") == ""
         await pilot.press("f", "ctrl+u", "enter")  # empty: this column's filter goes
         screen = await quiet(pilot)
         assert text_of(screen, "#browser-position").startswith("rows 1–10 of 10 matching")
@@ -259,10 +261,14 @@ async def test_missing_file_and_text_file_are_messages_and_stay_untouched(
     app = make_browser_app([missing, text, Path("folder"), Path("numbers.db")])
     async with app.run_test(size=SIZE) as pilot:
         screen = await quiet(pilot)
+        # The reason on a line of its own, under the file's name.
         assert tree_lines(screen) == [
-            "missing.db  no such file",
-            "notes.txt  not an SQLite database",
-            "folder  a folder, not a database file",
+            "missing.db",
+            "  no such file",
+            "notes.txt",
+            "  not an SQLite database",
+            "folder",
+            "  a folder, not a database file",
             "numbers.db",
             "  t  3 rows",
         ]
@@ -316,9 +322,13 @@ async def test_escape_cancels_a_slow_query_and_keeps_the_page(
         field.value = "a" * 300 + "b"
         # As enter does, without pilot.press waiting for the query to end.
         field.post_message(Input.Submitted(field, field.value))
-        while not text_of(screen, "#browser-status").startswith("Filtering word…"):
+
+        # The screen's word that the query runs is the event.
+        def says_it_runs() -> bool:
             assert screen.busy or not field.has_class("hidden"), "no query to cancel"
-            await pilot.pause(0.01)  # the screen's word that the query runs is the event
+            return text_of(screen, "#browser-status").startswith("Filtering word…")
+
+        await until(pilot, says_it_runs, "said the query runs", step=0.01)
         await pilot.press("escape")
         screen = await quiet(pilot)
         assert text_of(screen, "#browser-status") == "Cancelled."
@@ -335,8 +345,13 @@ async def test_b_browses_while_a_run_writes_and_escape_goes_back(db_dir: Path) -
         assert isinstance(screen, BrowserScreen)
         # The browser follows the run: the counts grow to the end without a key.
         done = ["  users  8 rows", "  products  9 rows", "  orders  7 rows"]
-        while [line for line in tree_lines(screen) if line.startswith("  ")] != done:
-            await pilot.pause(0.1)  # the run's writes and the browser's checks are the events
+        # The run's writes and the browser's checks are the events.
+        await until(
+            pilot,
+            lambda: [line for line in tree_lines(screen) if line.startswith("  ")] == done,
+            f"listed {done} (listed {tree_lines(screen)})",
+            step=0.1,
+        )
         await settle(pilot)
         assert isinstance(app.screen, BrowserScreen)  # the summary does not cover the browser
         await pilot.press("escape")
@@ -351,18 +366,19 @@ async def test_reset_from_the_browser_empties_what_it_shows(db_dir: Path) -> Non
         screen = await quiet(pilot)
         assert text_of(screen, "#browser-position") == "rows 1–8 of 8"
         await pilot.press("x", "y")
-        await settle(pilot)
-        # The browser's next checks see the emptied tables. The counts in the list and the
-        # page are read in two snapshots, so a check that falls between the reset's commits
-        # may show one before the other: the one after it shows both.
-        deadline = time.monotonic() + 10
-        while (
-            text_of(screen, "#browser-position") != "no rows"
-            or tree_lines(screen)[1] != "  users  0 rows"
-        ) and time.monotonic() < deadline:
-            await pilot.pause(0.1)
+        status = app.query_one("#status", Static)
+        await until(pilot, lambda: "Databases emptied" in str(status.render()), "emptied")
+        # Once the reset is through, the browser reads the list and the page again at once:
+        # not left to its check for changes, which may have read the list and the page on
+        # either side of one of the reset's three commits, over connections it opened
+        # again while the reset ran.
+        screen = await quiet(pilot)
         assert text_of(screen, "#browser-position") == "no rows"
-        assert tree_lines(screen)[1] == "  users  0 rows"
+        assert tree_lines(screen)[1::2] == [
+            "  users  0 rows",
+            "  products  0 rows",
+            "  orders  0 rows",
+        ]
 
 
 async def test_a_locked_database_is_a_message_until_the_lock_goes(tmp_path: Path) -> None:
@@ -374,10 +390,16 @@ async def test_a_locked_database_is_a_message_until_the_lock_goes(tmp_path: Path
         app = make_browser_app([path])
         async with app.run_test(size=SIZE) as pilot:
             screen = await quiet(pilot)
-            assert tree_lines(screen)[0].endswith("numbers.db  locked by another program")
+            assert tree_lines(screen)[0].endswith("numbers.db")
+            assert tree_lines(screen)[1] == "  locked by another program"
             writer.execute("COMMIT")
-            while tree_lines(screen)[1:] != ["  t  2 rows"]:
-                await pilot.pause(0.1)  # the browser's own check, once a second, is the event
+            # The browser's own check, once a second, is the event.
+            await until(
+                pilot,
+                lambda: tree_lines(screen)[1:] == ["  t  2 rows"],
+                f"listed 2 rows (listed {tree_lines(screen)})",
+                step=0.1,
+            )
             screen = await quiet(pilot)
             assert text_of(screen, "#browser-position") == "rows 1–2 of 2"
     finally:
@@ -388,3 +410,71 @@ async def test_a_locked_database_is_a_message_until_the_lock_goes(tmp_path: Path
 def test_the_filter_field_opens_with_what_gives_the_same_filter_again(typed: str) -> None:
     filter_ = parse_filter("c", typed)
     assert parse_filter("c", browser_screen._filter_text(filter_)) == filter_
+
+
+async def test_one_row_is_one_row(tmp_path: Path) -> None:
+    app = make_browser_app([numbers_db(tmp_path, 1)])
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await quiet(pilot)
+        assert tree_lines(screen)[1] == "  t  1 row"
+
+
+async def test_the_reason_of_an_unreadable_file_shows_whole(tmp_path: Path) -> None:
+    long_name = tmp_path / ("a-rather-long-database-name-" * 2 + ".db")
+    app = make_browser_app([long_name])
+    async with app.run_test(size=(200, 50)) as pilot:
+        screen = await quiet(pilot)
+        tree = screen.query_one("#browser-databases", Tree)
+        width, height = tree.size
+        shown = "\n".join(strip.text for strip in tree.render_lines(Region(0, 0, width, height)))
+        assert "no such file" in shown
+
+
+def footer_keys(app: App[int]) -> list[str]:
+    return [key.description for key in app.screen.query(FooterKey)]
+
+
+async def test_escape_back_shows_only_where_it_goes_back(tmp_path: Path, db_dir: Path) -> None:
+    app = make_browser_app([numbers_db(tmp_path, 3)])
+    async with app.run_test(size=SIZE) as pilot:
+        await quiet(pilot)
+        assert "Back" not in footer_keys(app)
+        assert "Quit" in footer_keys(app)
+    app = sample_app(db_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("s", "b")
+        await quiet(pilot)
+        keys = footer_keys(app)
+        assert "Back" in keys and "Quit" in keys
+        await pilot.press("f")  # escape now closes the filter field
+        await pilot.pause()
+        keys = footer_keys(app)
+        assert "Cancel" in keys and "Back" not in keys
+
+
+async def test_a_change_made_while_the_connection_was_closed_is_seen(tmp_path: Path) -> None:
+    """A connection may be closed between two checks (a snapshot that could not roll back,
+    say) and opened again by the next: the change written meanwhile is still shown, though
+    the fresh connection's data_version may equal the one the old connection gave."""
+    path = make_db(
+        tmp_path / "n.db",
+        "CREATE TABLE t (id INTEGER PRIMARY KEY)",
+        rows=[(1,), (2,), (3,)],
+        wal=True,
+    )
+    app = make_browser_app([path])
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await quiet(pilot)
+        assert tree_lines(screen)[1] == "  t  3 rows"
+        await screen.readers[0].close()
+        with closing(sqlite3.connect(path)) as writer:
+            writer.execute("INSERT INTO t VALUES (4)")
+            writer.commit()
+        await until(
+            pilot,
+            lambda: tree_lines(screen)[1] == "  t  4 rows",
+            f"listed 4 rows (listed {tree_lines(screen)})",
+            seconds=5,
+            step=0.1,
+        )

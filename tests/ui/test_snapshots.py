@@ -1,6 +1,7 @@
-"""SVG snapshots of the main screens after the sample run, with the clock frozen (rates and
-times show as — and 0.00 s) so that they are the same on every run. Update them only after
-looking: `pytest tests/ui/test_snapshots.py --snapshot-update`."""
+"""SVG snapshots of every screen after the sample run, with the clock frozen (rates and times
+show as — and 0.00 s) so that they are the same on every run: at 80×24, the most common
+terminal, and at 200×50; and the message below the smallest usable size. Update them only
+after looking: `pytest tests/ui/test_snapshots.py --snapshot-update`."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from textual.pilot import Pilot
 from tests.ui.test_app import settle
 from tests.ui.test_browser import odd_db, quiet
 from tui_insert.core.sources import find_sources
-from tui_insert.ui.app import RunSettings, TuiInsertApp, make_app
+from tui_insert.ui.app import TuiInsertApp, make_app
 from tui_insert.ui.browser_app import make_browser_app
+from tui_insert.ui.run_settings import RunSettings
 
-SIZE = (150, 36)
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((200, 50), id="200x50")]
 
 
 @pytest.fixture
@@ -25,30 +27,53 @@ def frozen_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TuiInsertApp:
     return make_app(settings, clock=lambda: 0.0)
 
 
+async def close_summary(pilot: Pilot[int]) -> None:
+    await settle(pilot)
+    await pilot.press("s")
+
+
+@pytest.mark.parametrize("size", SIZES)
 class TestSnapshots:
-    def test_summary_after_the_sample_run(self, snap_compare, frozen_app: TuiInsertApp) -> None:
-        assert snap_compare(frozen_app, terminal_size=SIZE, run_before=settle)
+    def test_summary_after_the_sample_run(
+        self, snap_compare, frozen_app: TuiInsertApp, size: tuple[int, int]
+    ) -> None:
+        assert snap_compare(frozen_app, terminal_size=size, run_before=settle)
 
-    def test_panels_after_the_sample_run(self, snap_compare, frozen_app: TuiInsertApp) -> None:
-        async def close_summary(pilot: Pilot[int]) -> None:
-            await settle(pilot)
-            await pilot.press("s")
+    def test_panels_after_the_sample_run(
+        self, snap_compare, frozen_app: TuiInsertApp, size: tuple[int, int]
+    ) -> None:
+        assert snap_compare(frozen_app, terminal_size=size, run_before=close_summary)
 
-        assert snap_compare(frozen_app, terminal_size=SIZE, run_before=close_summary)
-
-    def test_reset_question(self, snap_compare, frozen_app: TuiInsertApp) -> None:
+    def test_reset_question(
+        self, snap_compare, frozen_app: TuiInsertApp, size: tuple[int, int]
+    ) -> None:
         async def ask(pilot: Pilot[int]) -> None:
-            await settle(pilot)
-            await pilot.press("s", "x")
+            await close_summary(pilot)
+            await pilot.press("x")
             await pilot.wait_for_scheduled_animations()
             await pilot.pause()
 
-        assert snap_compare(frozen_app, terminal_size=SIZE, run_before=ask)
+        assert snap_compare(frozen_app, terminal_size=size, run_before=ask)
+
+    def test_browser_in_the_app(
+        self, snap_compare, frozen_app: TuiInsertApp, size: tuple[int, int]
+    ) -> None:
+        async def browse(pilot: Pilot[int]) -> None:
+            await close_summary(pilot)
+            await pilot.press("b")
+            await quiet(pilot)
+
+        assert snap_compare(frozen_app, terminal_size=size, run_before=browse)
 
 
+@pytest.mark.parametrize("size", SIZES)
 class TestBrowserSnapshots:
     def test_odd_names_and_values(
-        self, snap_compare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+        self,
+        snap_compare,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        size: tuple[int, int],
     ) -> None:
         """Markup-like and escape-holding names and values, NULLs, BLOBs and floats."""
         monkeypatch.chdir(tmp_path)  # the list names the file as given
@@ -60,4 +85,20 @@ class TestBrowserSnapshots:
             await pilot.press("right", "o")
             await quiet(pilot)
 
-        assert snap_compare(app, terminal_size=SIZE, run_before=sorted_by_the_second_column)
+        assert snap_compare(app, terminal_size=size, run_before=sorted_by_the_second_column)
+
+
+class TestTooSmall:
+    def test_the_panels_ask_for_a_larger_terminal(
+        self, snap_compare, frozen_app: TuiInsertApp
+    ) -> None:
+        assert snap_compare(frozen_app, terminal_size=(59, 24), run_before=close_summary)
+
+    def test_the_summary_asks_for_a_larger_terminal(
+        self, snap_compare, frozen_app: TuiInsertApp
+    ) -> None:
+        assert snap_compare(frozen_app, terminal_size=(80, 17), run_before=settle)
+
+    def test_the_browser_asks_for_a_larger_terminal(self, snap_compare, tmp_path: Path) -> None:
+        app = make_browser_app([odd_db(tmp_path)])
+        assert snap_compare(app, terminal_size=(40, 10), run_before=quiet)

@@ -7,13 +7,16 @@ from pathlib import Path
 from textual.app import App
 from textual.binding import Binding
 
+from tui_insert.ui import too_small
 from tui_insert.ui.browser_screen import BrowserScreen
 
 
 class BrowserApp(App[int]):
     TITLE = "tui-insert browse"
     # The app's first screen does not load its own CSS_PATH (Textual 8.2), so the app does.
-    CSS_PATH = BrowserScreen.CSS_PATH
+    CSS_PATH = [too_small.SCREENS_CSS, BrowserScreen.CSS_PATH]
+    HORIZONTAL_BREAKPOINTS = too_small.HORIZONTAL_BREAKPOINTS
+    VERTICAL_BREAKPOINTS = too_small.VERTICAL_BREAKPOINTS
     BINDINGS = [Binding("q", "quit", "Quit")]
 
     def __init__(self, paths: list[Path]) -> None:

@@ -37,12 +37,29 @@ from tui_insert.core.browse import (
     position_text,
 )
 from tui_insert.core.rules import visible
+from tui_insert.ui.too_small import TooSmall
 
 CHECK_SECONDS = 1.0  # how often the browser looks for changes in the files
 BUSY_AFTER_SECONDS = 0.25  # a query that takes longer says so (and that escape cancels it)
 _CELL_STYLES = {"null": "italic dim", "blob": "dim", "number": "", "text": ""}
 
 Place = tuple[int, str]  # a table: (which database, table name)
+
+
+class CountedReader(DatabaseReader):
+    """A reader that counts the connections it opened. A `data_version` means something only
+    beside an earlier one of the same connection (a fresh connection starts again from the
+    same small number): so a version is kept with the connection it came from."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.connections = 0
+
+    async def open(self) -> None:
+        was_open = self.is_open
+        await super().open()
+        if not was_open and self.is_open:
+            self.connections += 1
 
 
 def _filter_text(filter_: Filter | None) -> str:
@@ -61,23 +78,28 @@ class BrowserScreen(Screen[None]):
     CSS_PATH = Path(__file__).with_name("browser_screen.tcss")
     TITLE = "tui-insert browser"
     BINDINGS = [
-        Binding("n", "page('next')", "Next"),
-        Binding("p", "page('previous')", "Prev"),
-        Binding("g", "page('first')", "First"),
-        Binding("G", "page('last')", "Last", key_display="G"),
+        # The four page keys share one place in the footer, which has 80 columns for all.
+        Binding("n", "page('next')", "Page", key_display="n/p/g/G"),
+        Binding("p", "page('previous')", "Previous page", show=False),
+        Binding("g", "page('first')", "First page", show=False),
+        Binding("G", "page('last')", "Last page", show=False),
         Binding("o", "sort", "Sort"),
         Binding("f", "filter", "Filter"),
-        Binding("f5", "refresh", "Refresh"),
-        Binding("escape", "cancel", "Back"),
+        Binding("f5", "refresh", "Refresh", show=False),  # it refreshes by itself anyway
+        # Escape closes the filter field or cancels a query first; then, in the app, it
+        # goes back to the panels (as b does). Only the one that applies shows.
+        Binding("escape", "cancel", "Cancel"),
+        Binding("escape,b", "back", "Back"),
     ]
 
     def __init__(self, paths: list[Path], *, closable: bool = True) -> None:
         super().__init__()
-        self.readers = [DatabaseReader(path) for path in paths]
+        self.readers = [CountedReader(path) for path in paths]
         self.closable = closable  # in the app, escape goes back to the panels
         self.view: TableView | None = None
         self.view_database: int | None = None  # which reader the view reads
-        self._versions: dict[int, int] = {}  # per database, its data_version when last listed
+        # Per database, (which connection, its data_version) when last listed.
+        self._versions: dict[int, tuple[int, int]] = {}
         self._listed: dict[int, list[TableInfo]] = {}
         self._tree: Tree[Place | None] = Tree("Databases", id="browser-databases")
         self._title = Static("", id="browser-title", markup=False)
@@ -87,7 +109,7 @@ class BrowserScreen(Screen[None]):
         self._filter = Input(id="browser-filter", classes="hidden")
         self._filter_column = ""
         self._position = Static("", id="browser-position", markup=False)
-        self._status = Static("", id="browser-status", markup=False)
+        self._status = Static("", id="browser-status", classes="status-line", markup=False)
         self._job = 0  # counts queries started; only the newest one reports
         self._query_running: int | None = None  # the query running now
         self._in_background = False  # it is the check for changes, not the user's
@@ -102,7 +124,8 @@ class BrowserScreen(Screen[None]):
                 yield self._filter
                 yield self._position
         yield self._status
-        yield Footer()
+        yield Footer(show_command_palette=False)  # room for the keys at 80 columns
+        yield TooSmall()
 
     def on_mount(self) -> None:
         self._tree.show_root = False
@@ -139,6 +162,7 @@ class BrowserScreen(Screen[None]):
         number = self._job
         self._query_running = number
         self._in_background = background
+        self.refresh_bindings()  # escape now cancels it (unless it is the background check)
 
         async def run() -> None:
             try:
@@ -160,6 +184,7 @@ class BrowserScreen(Screen[None]):
             finally:
                 if self._query_running == number:
                     self._query_running = None
+                    self.refresh_bindings()
 
         def say_busy() -> None:
             if self._query_running == number:
@@ -181,14 +206,11 @@ class BrowserScreen(Screen[None]):
 
     # -- the databases and their tables -------------------------------------------------------
 
-    def _database_label(self, index: int, error: str | None = None) -> Text:
+    def _database_label(self, index: int) -> Text:
         path = visible(str(self.readers[index].path))
         if len(path) > 40:
             path = "…" + path[-39:]  # the end of a long path says more than its start
-        label = Text(path, style="bold")
-        if error:
-            label.append(f"  {visible(error, 80)}", style="bold red")
-        return label
+        return Text(path, style="bold")
 
     async def _list_databases(self, only_changed: bool = False) -> None:
         """Read which tables each database holds and their row counts (with `only_changed`,
@@ -197,7 +219,8 @@ class BrowserScreen(Screen[None]):
         for index, reader in enumerate(self.readers):
             node = self._tree.root.children[index]
             try:
-                version = await reader.version()  # opens the file, if need be
+                data_version = await reader.version()  # opens the file, if need be
+                version = (reader.connections, data_version)
                 if only_changed and self._versions.get(index) == version:
                     continue
                 tables = await reader.tables()
@@ -220,23 +243,27 @@ class BrowserScreen(Screen[None]):
     def _show_listing(
         self, index: int, node: TreeNode[Place | None], tables: list[TableInfo], error: str | None
     ) -> None:
-        node.set_label(self._database_label(index, error))
+        node.set_label(self._database_label(index))
         old = self._listed.get(index)
         self._listed[index] = tables
-        if old is not None and old and [t.name for t in old] == [t.name for t in tables]:
+        if error is None and old and [t.name for t in old] == [t.name for t in tables]:
             for child, table in zip(node.children, tables, strict=True):
                 child.set_label(self._table_label(table))
             return
         node.remove_children()
         for table in tables:
             node.add_leaf(self._table_label(table), data=(index, table.name))
-        if not tables and error is None:
+        if error is not None:  # on a line of its own: the whole reason, however long the path
+            node.add_leaf(Text(visible(error, 200), style="bold red"), data=None)
+        elif not tables:
             node.add_leaf(Text("no tables", style="dim italic"), data=None)
 
     @staticmethod
     def _table_label(table: TableInfo) -> Text:
         label = Text(visible(table.name, 24))
-        size = "view" if table.rows is None else f"{table.rows:,} rows"
+        size = (
+            "view" if table.rows is None else f"{table.rows:,} row{'' if table.rows == 1 else 's'}"
+        )
         label.append(f"  {size}", style="dim")
         return label
 
@@ -377,6 +404,7 @@ class BrowserScreen(Screen[None]):
         self._filter.value = _filter_text(self.view.query.filter_for(column))
         self._filter.remove_class("hidden")
         self._filter.focus()
+        self.refresh_bindings()
 
     @on(Input.Submitted, "#browser-filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
@@ -393,9 +421,16 @@ class BrowserScreen(Screen[None]):
 
     def _close_filter(self) -> None:
         self._filter.add_class("hidden")
+        if self._status.has_class("error"):  # what was wrong with the filter typed
+            self.set_status("")
         self._table.focus()
+        self.refresh_bindings()
 
     def action_refresh(self) -> None:
+        self.read_again()
+
+    def read_again(self) -> None:
+        """Read every database's list of tables and the page on show again."""
         self._start(self._list_databases, "refreshing")
 
     def _check_for_changes(self) -> None:
@@ -404,13 +439,26 @@ class BrowserScreen(Screen[None]):
             check = partial(self._list_databases, only_changed=True)
             self._start(check, "refreshing", background=True)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel":
+            return self._cancellable
+        if action == "back":
+            return self.closable and not self._cancellable
+        return True
+
+    @property
+    def _cancellable(self) -> bool:
+        """Escape has something to cancel: the filter field, or the user's query."""
+        return not self._filter.has_class("hidden") or (self.busy and not self._in_background)
+
     async def action_cancel(self) -> None:
         if not self._filter.has_class("hidden"):
             self._close_filter()
         elif self.busy and not self._in_background:
             await self._interrupt()
-        elif self.closable:
-            self.dismiss()  # (a check for changes in progress ends with the screen)
+
+    def action_back(self) -> None:
+        self.dismiss()  # (a check for changes in progress ends with the screen)
 
 
 def _cell_text(value: object) -> Text:

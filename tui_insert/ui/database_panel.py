@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Log, ProgressBar, Static
+from textual.widgets import ProgressBar, Static
 
 from tui_insert.core.engine import TableProgress
 from tui_insert.ui.outcome_text import outcome_line, rate, wait_line
+from tui_insert.ui.recent_outcomes import RecentOutcomes
 
-RECENT_LINES = 200
+
+def counts_text(progress: TableProgress, width: int) -> str:
+    """'1,234 of about 200,000' (≈ where 'about' does not fit in `width`), then the inserted
+    and rejected counts, one a line. The total shown is never below the processed count."""
+    processed = progress.processed
+    total = max(progress.total, processed)
+    of = f"{total:,}"
+    if progress.estimated and not progress.done:
+        of = f"about {total:,}"
+        if width and len(f"{processed:,} of {of}") > width:
+            of = f"≈{total:,}"
+    return f"{processed:,} of {of}\ninserted {progress.inserted:,}\nrejected {progress.rejected:,}"
 
 
 class DatabasePanel(Vertical):
@@ -22,11 +34,12 @@ class DatabasePanel(Vertical):
         super().__init__(id=f"panel-{table}", classes="database-panel")
         self.table = table
         self.border_title = database
+        self.border_subtitle = "waiting"
         self._last_position = 0
         self._bar = ProgressBar(total=None, show_eta=False, id="progress")
         self._counts = Static("waiting", id="counts", markup=False)
         self._rate = Static("", id="rate", markup=False)
-        self._recent = Log(max_lines=RECENT_LINES, id="recent")
+        self._recent = RecentOutcomes(id="recent")
 
     def compose(self) -> ComposeResult:
         yield self._bar
@@ -36,6 +49,7 @@ class DatabasePanel(Vertical):
 
     def clear(self, message: str = "waiting") -> None:
         self._last_position = 0
+        self.border_subtitle = message
         self._bar.update(total=1, progress=0)
         self._counts.update(message)
         self._rate.update("")
@@ -46,11 +60,10 @@ class DatabasePanel(Vertical):
         total = max(progress.total, progress.processed)
         self._bar.update(total=total or None, progress=progress.processed)
         # Orders wait for the users and products they name; nothing moves until then.
-        state = "done" if progress.done else "running" if progress.processed else "waiting"
-        self._counts.update(
-            f"{progress.processed:,} of {total:,} {state}\n"
-            f"inserted {progress.inserted:,}   rejected {progress.rejected:,}"
+        self.border_subtitle = (
+            "done" if progress.done else "running" if progress.processed else "waiting"
         )
+        self._counts.update(counts_text(progress, self._counts.content_size.width))
         # A wait for another writer's lock is said where the rate stands still.
         waiting = progress.waiting
         self._rate.update(
@@ -61,9 +74,4 @@ class DatabasePanel(Vertical):
         fresh = [entry for entry in list(progress.recent) if entry[0] > self._last_position]
         if fresh:
             self._last_position = fresh[-1][0]
-            log = self._recent
-            log.write_lines((outcome_line(*entry) for entry in fresh), scroll_end=False)
-            # Always show the newest, and repaint: Log neither follows once its scroll
-            # position drifted, nor repaints the lines that moved up when it dropped its oldest.
-            log.scroll_end(animate=False, immediate=True, x_axis=False)
-            log.refresh()
+            self._recent.add(outcome_line(*entry) for entry in fresh)

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Container, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Log, Static
 
 from tui_insert.core.report import RunSummary
+from tui_insert.ui.too_small import TooSmall
 
 
 class SummaryScreen(Screen[None]):
+    CSS_PATH = Path(__file__).with_name("summary_screen.tcss")
     BINDINGS = [Binding("s,escape", "app.pop_screen", "Close summary")]
 
     def __init__(self, summary: RunSummary, rejected: list[str]) -> None:
@@ -28,7 +32,7 @@ class SummaryScreen(Screen[None]):
         yield Static(
             f"Run {summary.state} in {summary.seconds:.2f} s", id="summary-title", markup=False
         )
-        with Horizontal(id="summary-figures"):
+        with Container(id="summary-figures"):  # side by side on wide screens
             with Vertical():
                 yield Static("Databases", classes="heading", markup=False)
                 yield DataTable(id="databases", cursor_type="row", zebra_stripes=True)
@@ -37,7 +41,8 @@ class SummaryScreen(Screen[None]):
                 yield DataTable(id="reasons", cursor_type="row", zebra_stripes=True)
         yield Static(f"Rejected records ({summary.rejected:,})", classes="heading", markup=False)
         yield Log(id="rejected")
-        yield Footer()
+        yield Footer(show_command_palette=False)  # room for the keys at 80 columns
+        yield TooSmall()
 
     def on_mount(self) -> None:
         databases = self.query_one("#databases", DataTable)
@@ -56,6 +61,8 @@ class SummaryScreen(Screen[None]):
         for table, code, count in self.summary.reasons:
             reasons.add_row(Text(f"{table}.db"), Text(code), Text(f"{count:,}", justify="right"))
         self.show_rejected()
+        # The list takes the keys (end, page down...) at once; tab goes to the tables.
+        self.query_one("#rejected", Log).focus()
 
     def show_rejected(self) -> None:
         """Show the rejected records added since the last call."""
