@@ -323,3 +323,31 @@ async def test_while_the_question_is_open_only_quit_applies(db_dir: Path) -> Non
         assert app.check_action("rerun", ()) is True
         await pilot.press("q")
     assert app.return_code == 0
+
+
+async def test_a_screen_shown_again_after_the_terminal_shrank_asks_for_a_larger_one(
+    db_dir: Path,
+) -> None:
+    """The terminal shrinks while the reset question covers the panels: once it is
+    answered, the panels follow the size they are shown at (Textual told only the screen on
+    top), and again once the terminal has grown."""
+    app = sample_app(db_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("s")  # the panels
+        main = app.screen
+        assert main.has_class("-narrow")
+        await pilot.press("x")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await pilot.resize_terminal(50, 15)
+        await pilot.pause()
+        app.screen.dismiss(False)
+        await until(pilot, lambda: app.screen is main, "the panels again")
+        await until(pilot, lambda: main.has_class("-too-narrow"), "panels too narrow")
+        await pilot.press("x")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause()
+        app.screen.dismiss(False)
+        await until(pilot, lambda: app.screen is main, "the panels again")
+        await until(pilot, lambda: not main.has_class("-too-narrow"), "panels wide enough")

@@ -187,6 +187,11 @@ def _count_csv_rows(path: Path) -> int:
     return rows + (last != b"\n")
 
 
+def _json_kind(value: Any) -> str:
+    kinds = {dict: "an object", str: "a string", bool: "a boolean", type(None): "null"}
+    return kinds.get(type(value), "a number")
+
+
 class JsonArrayReader:
     def __init__(self, source: Source) -> None:
         self.source = source
@@ -199,7 +204,7 @@ class JsonArrayReader:
             raise InputError(f"{source.path}: {e}") from None
         if not isinstance(value, list):
             raise InputError(
-                f"{source.path}: expected a JSON array of records, got {type(value).__name__}"
+                f"{source.path}: expected a JSON array of records, got {_json_kind(value)}"
             )
         self._records: list[Any] = value
         self._next = 0

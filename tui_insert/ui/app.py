@@ -162,7 +162,7 @@ class TuiInsertApp(App[int]):
         elif message.summary is not None:
             self.summary = message.summary
             seconds, latency = message.summary.seconds, self.settings.latency_text
-            self.main.set_status(f"Completed in {seconds:.2f} s ({latency}).")
+            self.main.set_status(f"Completed in {seconds:.2f} s, {latency}.")
             top = self.screen_stack[-1] if self.screen_stack else None  # none while exiting
             if isinstance(top, BrowserScreen):  # not in the middle of browsing
                 self._tell_once("The run has completed: s shows the summary.")
