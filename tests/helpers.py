@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pty
 import select
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -166,14 +169,20 @@ def in_terminal(
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 120,
+    columns: int = 100,
+    stdout: Path | None = None,
 ) -> tuple[int, bytes]:
-    """`tui-insert ARGS` in a pseudo-terminal of 100 x 30 (stdin, stdout and stderr alike):
-    its exit code and everything it wrote there. `answer` is typed once it asks ("[y/N]")."""
+    """`tui-insert ARGS` in a pseudo-terminal of `columns` x 30 (stdin, stdout and stderr
+    alike, or stdout to a file): its exit code and everything it wrote to the terminal.
+    `answer` is typed once it asks ("[y/N]")."""
     pid, fd = pty.fork()
     if pid == 0:  # the child
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 30, columns, 0, 0))
         if cwd is not None:
             os.chdir(cwd)
-        os.environ.update(COLUMNS="100", LINES="30", TERM="xterm", **(env or {}))
+        if stdout is not None:
+            os.dup2(os.open(stdout, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), 1)
+        os.environ.update(TERM="xterm", **(env or {}))
         os.execv(sys.executable, [sys.executable, "-m", "tui_insert", *map(str, args)])
     screen = b""
     deadline = time.monotonic() + timeout

@@ -1,3 +1,3 @@
-from tui_insert.cli import main
+from tui_insert.entry import main
 
 raise SystemExit(main())

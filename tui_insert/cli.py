@@ -22,6 +22,7 @@ from tui_insert.core.checks import database_paths
 from tui_insert.core.durations import parse_duration
 from tui_insert.core.engine import DEFAULT_WORKERS, MAX_WORKERS, Run
 from tui_insert.core.errors import StoreError, UserError
+from tui_insert.core.identity import side_files
 from tui_insert.core.report import copy_rejects, write_report
 from tui_insert.core.reset import reset_databases
 from tui_insert.core.rules import visible
@@ -101,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    db_dir = argparse.ArgumentParser(add_help=False)
+    db_dir = _Parser(add_help=False)
     db_dir.add_argument(
         "--db-dir",
         type=Path,
@@ -309,8 +310,28 @@ def run_command(args: argparse.Namespace) -> int:
         return _run_headless(args, sources)
 
 
+def _check_rejects_path(path: Path, sources: dict[str, Source], db_dir: Path) -> None:
+    """The rejects file is written from scratch: it must be none of the files the run reads
+    or writes (an input, a database or a file SQLite keeps beside one)."""
+    theirs = [source.path for source in sources.values()]
+    for database in database_paths(db_dir).values():
+        theirs += [database, *side_files(database)]
+    target = path.resolve()
+    for other in theirs:
+        same = other.resolve() == target
+        if not same and path.exists() and other.exists():
+            same = os.path.samefile(path, other)  # a hard link, say
+        if same:
+            raise UserError(
+                f"--rejects {path}: that is {other}, which the run reads or writes;"
+                " name another file"
+            )
+
+
 def _run_headless(args: argparse.Namespace, sources: dict[str, Source]) -> int:
     rejects: IO[bytes] | None = None
+    if args.rejects is not None:
+        _check_rejects_path(args.rejects, sources, args.db_dir)
 
     def open_rejects() -> None:
         nonlocal rejects
@@ -336,19 +357,24 @@ def _run_headless(args: argparse.Namespace, sources: dict[str, Source]) -> int:
     )
     code = 0
     try:
-        run.prepare(before_writing=open_rejects)
-        run.start()
         try:
+            run.prepare(before_writing=open_rejects)
+            run.start()
             while not run.wait(0.2):  # a join with a timeout lets Ctrl-C through
                 if progress is not None:
                     progress.draw()
         except (KeyboardInterrupt, Terminated) as e:
             code = 143 if isinstance(e, Terminated) else 130
-            run.stop()
-            run.wait()
-        if progress is not None:
-            progress.clear()
-        _write_outputs(run, args, rejects)
+        # From here on a Ctrl-C (a second one, say) or a SIGTERM waits until the outputs are
+        # whole: a report cut in the middle would be no report.
+        with _signals_deferred() as deferred:
+            if code:
+                run.stop()
+                run.wait()
+            if progress is not None:
+                progress.clear()
+            _write_outputs(run, args, rejects)
+        code = code or deferred.code
         if code:
             how = "terminated (SIGTERM)" if code == 143 else "interrupted"
             say(f"{how}; every record committed stays stored:")
@@ -366,6 +392,27 @@ def _run_headless(args: argparse.Namespace, sources: dict[str, Source]) -> int:
                 rejects.close()
 
 
+class _Deferred:
+    """The exit code of a signal that came while signals were deferred (0: none came)."""
+
+    code = 0
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[_Deferred]:
+    deferred = _Deferred()
+
+    def note(signum: int, frame: object) -> None:
+        deferred.code = 143 if signum == signal.SIGTERM else 130
+
+    previous = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield deferred
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def _is_terminal(stream: IO[str] | None) -> bool:
     try:
         return stream is not None and stream.isatty()
@@ -377,20 +424,35 @@ def _write_outputs(run: Run, args: argparse.Namespace, rejects: IO[bytes] | None
     """The rejects file, then the report: plain only of a run that completed, JSON always."""
     if rejects is not None:
         try:
-            copy_rejects(run, rejects)
             rejects.flush()
+            copy_rejects(run, _WholeWrites(rejects.fileno()))
             os.fsync(rejects.fileno())
         except OSError as e:
             raise OutputError(f"{args.rejects}: cannot write: {e.strerror}") from None
     if not args.json and run.state != "completed":
         return
     try:
-        write_report(run, sys.stdout.buffer, as_json=args.json)
         sys.stdout.flush()
+        write_report(run, _WholeWrites(sys.stdout.fileno()), as_json=args.json)
     except BrokenPipeError:
         raise
     except OSError as e:
         raise OutputError(f"cannot write the report: {e.strerror}") from None
+
+
+class _WholeWrites:
+    """Writes to a file descriptor that write every byte: a buffered file's write of a large
+    block to a pipe that a signal interrupts (the signal deferred) can lose the rest of the
+    block (seen with Python 3.11), so the loop over partial writes is ours."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view) :]
+        return len(data)
 
 
 def _stored_so_far(run: Run) -> list[str]:

@@ -3,6 +3,7 @@ as pip and sqlite-utils show theirs. Only for a terminal: scripts and `--json` g
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 from typing import TextIO
@@ -64,7 +65,12 @@ class TerminalProgress:
         self._lock = threading.Lock()  # notices come from the run's threads
 
     def _width(self) -> int:
-        return shutil.get_terminal_size().columns
+        # The terminal's width as stderr sees it (stdout may be a file).
+        try:
+            columns = os.get_terminal_size(self.stream.fileno()).columns
+        except (OSError, ValueError):
+            columns = 0
+        return columns if columns > 0 else shutil.get_terminal_size().columns
 
     def _erase(self) -> str:
         return "\x1b[F\x1b[2K" * self._drawn

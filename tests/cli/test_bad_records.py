@@ -127,3 +127,17 @@ def test_non_finite_numbers_are_strings_in_the_rejects_file(tmp_path: Path) -> N
     prices = [strict(line)["record"]["price"] for line in rejects.read_text().splitlines()]
     assert prices == ["NaN", "-Infinity", "Infinity"]
     assert not any(isinstance(p, float) and not math.isfinite(p) for p in prices)
+
+
+def test_the_summary_reads_back_a_rejected_record_nested_as_deep_as_allowed(
+    tmp_path: Path,
+) -> None:
+    from tests.helpers import running
+    from tui_insert.core.report import rejected_lines
+
+    record = '{"id": 1, "name": "", "email": "a@b.co", "x": ' + nest(1023) + "}"  # 1,024 deep
+    data = write_users(tmp_path / "data", ".jsonl", [record])
+    with running(tmp_path / "db", data) as run:
+        assert run.wait(120) and run.state == "completed", run.error
+        (lines,) = list(rejected_lines(run))
+    assert lines == ["users #1 id=1  invalid_name: name is empty"]

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import (
+    FAST_WAITS,
     count_rows,
     dump,
     files_in,
@@ -302,16 +305,19 @@ def test_spool_folders_of_dead_runs_are_removed_and_live_ones_kept(tmp_path: Pat
     other = tmp_path / "not-ours"
     other.mkdir()
     legacy_old, legacy_new = tmp_path / "tui-insert-old", tmp_path / "tui-insert-abc"
-    for legacy in (legacy_old, legacy_new):  # an older version's, which held no lock
+    project = tmp_path / "tui-insert-0.9"  # someone's folder of that name, not a spool
+    for legacy in (legacy_old, legacy_new, project):  # an older version's held no lock
         legacy.mkdir()
         (legacy / "users.outcomes").write_text("x")
+    (project / "notes.txt").write_text("mine")
     day_ago = time.time() - 25 * 3600
-    for path in (legacy_old / "users.outcomes", legacy_old):
+    for path in (*legacy_old.iterdir(), legacy_old, *project.iterdir(), project):
         os.utime(path, (day_ago, day_ago))
     try:
         mine = SpoolFolder(tmp_path)
         assert not stale.exists() and not legacy_old.exists()
         assert live.is_dir() and other.is_dir() and mine.path.is_dir() and legacy_new.is_dir()
+        assert (project / "notes.txt").read_text() == "mine"
         mine.cleanup()
         assert not mine.path.exists()
     finally:
@@ -353,3 +359,87 @@ def test_without_rejects_no_rejected_record_is_spooled(tmp_path: Path) -> None:
         assert run.wait(120)
         assert run.progress["users"].rejected == 2
         assert not rejects_spool(run.spool_dir, "users").exists()
+
+
+# --- found by an adversarial review ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", ["users.db", "users.db-wal", "data/users.jsonl", "link.db"])
+def test_a_rejects_file_that_is_a_file_of_the_run_is_refused(tmp_path: Path, target: str) -> None:
+    data, db_dir = tmp_path / "data", tmp_path / "db"
+    generate_dataset(data, 50, 0.2, 7, "jsonl")
+    tui_insert("run", "--headless", "--data", data, "--db-dir", db_dir)
+    os.link(db_dir / "orders.db", db_dir / "link.db")  # the same file by another name
+    before = files_in(db_dir), files_in(data)
+    rejects = tmp_path / target if target.startswith("data") else db_dir / target
+    result = tui_insert(
+        "run", "--headless", "--data", data, "--db-dir", db_dir, "--rejects", rejects
+    )
+    line = one_line_error(result)
+    assert "--rejects" in line and "which the run reads or writes" in line
+    assert (files_in(db_dir), files_in(data)) == before
+
+
+def test_a_signal_while_the_report_is_written_waits_for_the_whole_report(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    generate_dataset(data, 20_000, 0.05, 8, "jsonl")
+    proc = start_cli("run", "--headless", "--json", "--data", data, "--db-dir", tmp_path / "db")
+    assert proc.stdout is not None
+    first = proc.stdout.read(1000)  # the report has begun: the run is over
+    # The writer now fills the pipe and waits for it to be read: signal it there, twice.
+    wait_for_rows(tmp_path / "db" / "orders.db", "orders", proc)
+    os.kill(proc.pid, signal.SIGINT)
+    os.kill(proc.pid, signal.SIGTERM)
+    rest = proc.stdout.read()  # what the pipe's reader (buffered) holds, and the rest
+    returncode, _, err = finish(proc)
+    report = json.loads(first + rest)
+    assert report["status"] == "completed"
+    assert len(report["records"]) == 60_000
+    assert returncode in (130, 143) and "every record committed stays stored" in err
+
+
+def test_an_interrupt_before_the_run_starts_still_prints_a_document(tmp_path: Path) -> None:
+    """Ctrl-C while the run waits for a database another program has locked: nothing was
+    decided, nothing written, and the document says so."""
+    db_dir = tmp_path / "db"
+    db_dir.mkdir()
+    holder = sqlite3.connect(db_dir / "users.db", isolation_level=None)
+    holder.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, email TEXT)")
+    # Read before the lock is taken: closing any descriptor of the file would drop it.
+    before = files_in(db_dir)
+    holder.execute("BEGIN EXCLUSIVE")  # a rollback-journal database: no reader gets in
+    proc = start_cli("run", "--headless", "--json", "--db-dir", db_dir, env=FAST_WAITS)
+    assert proc.stderr is not None
+    assert b"locked by another program" in proc.stderr.readline()
+    os.kill(proc.pid, signal.SIGINT)
+    returncode, out, err = finish(proc)
+    holder.close()
+    assert returncode == 130, err
+    report = json.loads(out)
+    assert report["status"] == "interrupted" and report["records"] == []
+    assert [t["total"] for t in report["tables"].values()] == [0, 0, 0]
+    assert files_in(db_dir) == before
+
+
+def test_progress_lines_fit_the_terminal_when_stdout_is_a_file(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    generate_dataset(data, 300, 0.1, 9, "csv")
+    code, screen = in_terminal(
+        ["run", "--headless", "--latency", "1ms", "--data", data, "--db-dir", tmp_path / "db"],
+        columns=40,
+        stdout=tmp_path / "report.txt",
+    )
+    assert code == 0
+    lines = [line for line in re.split(r"\r?\n|\x1b\[F|\x1b\[2K|\x1b\[K", screen.decode()) if line]
+    assert lines and all(len(line) < 40 for line in lines), lines
+    assert (tmp_path / "report.txt").read_text().startswith("users #1 ")
+
+
+def test_the_entry_point_imports_nothing_heavy() -> None:
+    """So that a Ctrl-C while the program starts is said in one line, as later."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys, tui_insert.entry;"
+         "print(sorted(m for m in sys.modules if m.startswith(('textual', 'tui_insert.'))))"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.stdout.strip() == "['tui_insert.entry']"

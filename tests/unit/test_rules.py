@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tui_insert.core.idset import IdSet
+from tui_insert.core.jsonio import BigInteger
 from tui_insert.core.rules import (
     BadRecord,
     Decision,
@@ -747,3 +748,12 @@ def test_nan_is_not_a_positive_integer():
 )
 def test_an_integer_of_5000_digits_is_invalid_not_a_crash(table, field, code):
     assert one(table, MAKE[table](**{field: 10**5000})) == [(field, code)]
+
+
+def test_integers_of_too_many_digits_as_text_fields_are_said_to_be_no_strings():
+    digits = BigInteger("-" + "1" * 5000)
+    ((_, _, _, why),) = check_users([{"id": 1, "name": digits, "email": digits}])
+    assert [r.message for r in why] == [
+        "name must be a string, got -1111111111111111111… (5000 digits)",
+        "email must be a string, got -1111111111111111111… (5000 digits)",
+    ]

@@ -56,14 +56,15 @@ def fast_loads_is_exact(data: bytes) -> bool:
     return _LONG_NUMBER.search(data) is None
 
 
-def loads(data: bytes) -> Any:
-    """The JSON value of `data` (UTF-8), as given; JsonError says why not."""
+def loads(data: bytes, max_depth: int = MAX_DEPTH) -> Any:
+    """The JSON value of `data` (UTF-8), as given; JsonError says why not. `max_depth`: above
+    MAX_DEPTH only for what tui-insert wrote itself (a record wrapped in a report line)."""
     if fast_loads_is_exact(data):
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
             pass
-    return loads_exactly(data)
+    return loads_exactly(data, max_depth)
 
 
 def _parse_int(digits: str) -> int | BigInteger:
@@ -79,7 +80,7 @@ def _allow_depth() -> None:
         sys.setrecursionlimit(4 * MAX_DEPTH)
 
 
-def loads_exactly(data: bytes | str) -> Any:
+def loads_exactly(data: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
     """The standard library's parser: integers of any size, NaN and Infinity, lone
     surrogates. The slow path, for what orjson cannot read exactly."""
     if isinstance(data, bytes):
@@ -95,30 +96,30 @@ def loads_exactly(data: bytes | str) -> Any:
     except json.JSONDecodeError as e:
         raise JsonError(f"not valid JSON: {e.msg}", e.lineno, e.colno) from None
     except RecursionError:
-        raise _too_deep(text) from None
-    if depth(value) > MAX_DEPTH:
-        raise _too_deep(text)
+        raise _too_deep(text, max_depth) from None
+    if depth(value) > max_depth:
+        raise _too_deep(text, max_depth)
     return value
 
 
 _STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 
-def _too_deep(text: str) -> JsonError:
+def _too_deep(text: str, max_depth: int) -> JsonError:
     level = 0
     position = 0
     for match in _STRUCTURE.finditer(text):
         token = match.group()
         if token in "[{":
             level += 1
-            if level > MAX_DEPTH:
+            if level > max_depth:
                 position = match.start()
                 break
         elif token in "]}":
             level -= 1
     line = text.count("\n", 0, position) + 1
     column = position - (text.rfind("\n", 0, position) + 1) + 1
-    return JsonError(f"nested deeper than {MAX_DEPTH} levels", line, column)
+    return JsonError(f"nested deeper than {max_depth} levels", line, column)
 
 
 def depth(value: Any) -> int:
@@ -191,48 +192,71 @@ _NON_FINITE = {math.inf: '"Infinity"', -math.inf: '"-Infinity"'}
 
 
 def _pieces(value: Any, ascii_only: bool = True, cut: int | None = None) -> Iterator[str]:
-    """The JSON text of `value` in pieces, walking it with a stack of its own; strings and
-    digits cut to `cut` characters if given."""
-    stack: list[tuple[bool, Any]] = [(False, value)]
-    pop, push = stack.pop, stack.append
-    while stack:
-        literal, item = pop()
-        if literal:
-            yield item
-        elif item is None:
-            yield "null"
-        elif item is True:
-            yield "true"
-        elif item is False:
-            yield "false"
-        elif isinstance(item, BigInteger):
-            yield str.__str__(item)[:cut]
-        elif isinstance(item, str):
-            yield _string(item[:cut], ascii_only)
-        elif isinstance(item, int):
-            try:
-                yield int.__repr__(item)
-            except ValueError:  # beyond Python's digit limit (never read so: see BigInteger)
-                yield '"an integer of more than 4300 digits"'
-        elif isinstance(item, float):
-            yield repr(item) if math.isfinite(item) else _NON_FINITE.get(item, '"NaN"')
-        elif isinstance(item, dict | list | tuple):
+    """The JSON text of `value` in pieces, walking it with a stack of its own (so any nesting
+    does), lazily (so `text` stops early however large the value); strings and digits cut to
+    `cut` characters if given."""
+    # The stack holds, per open array or object, an iterator over its entries.
+    stack: list[Iterator[Any]] = []
+    item = value
+    while True:
+        if isinstance(item, dict | list | tuple):
             is_dict = isinstance(item, dict)
-            entries = list(item.items()) if is_dict else list(item)
-            if not entries:
-                yield "{}" if is_dict else "[]"
-                continue
             yield "{" if is_dict else "["
-            push((True, "}" if is_dict else "]"))
-            for i in range(len(entries) - 1, -1, -1):
-                comma = "," if i else ""
-                if is_dict:
-                    key, child = entries[i]
-                    push((False, child))
-                    push((True, f"{comma}{_string(str(key), ascii_only)}:"))
-                else:
-                    push((False, entries[i]))
-                    if comma:
-                        push((True, comma))
+            entries: Iterator[Any] = iter(item.items()) if isinstance(item, dict) else iter(item)
+            stack.append(_entries(entries, is_dict, ascii_only, cut))
         else:
-            yield _string(str(item), ascii_only)
+            yield _scalar(item, ascii_only, cut)
+        # The next value to write, after whatever punctuation comes before it.
+        while stack:
+            step = next(stack[-1], None)
+            if step is None:
+                stack.pop()
+                continue
+            punctuation, item = step
+            yield punctuation
+            break
+        else:
+            return
+
+
+_CLOSE = object()
+
+
+def _entries(
+    entries: Iterator[Any], is_dict: bool, ascii_only: bool, cut: int | None
+) -> Iterator[tuple[str, Any] | None]:
+    """(punctuation before the entry's value, the value) per entry; then the closing bracket,
+    given as punctuation before an empty value."""
+    first = True
+    for entry in entries:
+        comma = "" if first else ","
+        first = False
+        if is_dict:
+            key, child = entry
+            yield f"{comma}{_string(str(key)[:cut], ascii_only)}:", child
+        else:
+            yield comma, entry
+    yield ("}" if is_dict else "]"), _CLOSE
+
+
+def _scalar(item: Any, ascii_only: bool, cut: int | None) -> str:
+    if item is _CLOSE:
+        return ""
+    if item is None:
+        return "null"
+    if item is True:
+        return "true"
+    if item is False:
+        return "false"
+    if isinstance(item, BigInteger):
+        return str.__str__(item)[:cut]
+    if isinstance(item, str):
+        return _string(item[:cut], ascii_only)
+    if isinstance(item, int):
+        try:
+            return int.__repr__(item)
+        except ValueError:  # beyond Python's digit limit (never read so: see BigInteger)
+            return '"an integer of more than 4300 digits"'
+    if isinstance(item, float):
+        return repr(item) if math.isfinite(item) else _NON_FINITE.get(item, '"NaN"')
+    return _string(str(item)[:cut], ascii_only)

@@ -23,10 +23,10 @@ lock, inserts and commits. So at every moment every stored order has its stored 
 product — against other processes, resets and kills.
 
 Messages to the parent (the `Run`): ("ready", total, estimated) or ("input_error", text) once
-the input is open; then `Progress` after every commit, ("waiting", Wait) while a lock is waited for,
-and ("done",), ("stopped",) or ("failed", text). From the parent: `Go` or ("stop",); a closed
-pipe (the parent died) counts as a stop. To the orders node: `StoredIds` after every commit
-and load, then `TableDone`.
+the input is open; then `Progress` after every commit, ("waiting", Wait) while a lock is
+waited for, and ("done",), ("stopped",) or ("failed", text). From the parent: `Go` or
+("stop",); a closed pipe (the parent died) counts as a stop. To the orders node: `StoredIds`
+after every commit and load, then `TableDone`.
 """
 
 from __future__ import annotations
@@ -546,7 +546,12 @@ class TableNode:
             (start + i, rules.small_id(records[i]), reasons[i]) for i in range(first, len(reasons))
         ]
         reader = self.reader
-        self._send(Progress(*counts, reader.total, reader.estimated, dict(codes), recent))
+        processed, inserted, rejected = counts
+        self._send(
+            Progress(
+                processed, inserted, rejected, reader.total, reader.estimated, dict(codes), recent
+            )
+        )
 
     def _finish_if_done(self) -> None:
         """Called holding `turn_changed`: the table is done once its last chunk is committed."""

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from tui_insert.core.jsonio import dumps, loads
+from tui_insert.core.jsonio import MAX_DEPTH, dumps, loads
 from tui_insert.core.rules import BadRecord, Reason, given_id, show, visible
 
 if TYPE_CHECKING:
@@ -129,24 +129,37 @@ def _plain_lines(
     return _lines(f"{table} #%d id=%d inserted\n".encode(), rejected, start, records, reasons)
 
 
+class Output(Protocol):
+    """Where a report goes: anything that writes bytes (a binary file, say)."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+
 # How a run ended, as the JSON report says it (SPEC §6).
 STATUS = {"completed": "completed", "failed": "failed", "stopped": "interrupted"}
 
 
 def _whole_lines(path: Path) -> Iterator[bytes]:
     """The file in blocks of whole lines: a node killed while writing may leave half a line,
-    which is no outcome (its chunk's commit was never reported)."""
-    with open(path, "rb") as f:
-        rest = b""
+    which is no outcome (its chunk's commit was never reported). Nothing if there is no file
+    (its node ended before it wrote any)."""
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return
+    with f:
+        pending: list[bytes] = []  # of a line not ended yet (a long one spans blocks)
         while block := f.read(1 << 20):
-            block = rest + block
             end = block.rfind(b"\n") + 1
-            rest = block[end:]
-            if end:
-                yield block[:end]
+            if not end:
+                pending.append(block)
+                continue
+            pending.append(block[:end])
+            yield b"".join(pending)
+            pending = [block[end:]]
 
 
-def write_report(run: Run, out: IO[bytes], *, as_json: bool) -> None:
+def write_report(run: Run, out: Output, *, as_json: bool) -> None:
     """The whole report, once the run has ended: of every record decided, also when the run
     failed or was stopped (then its `status` says so, in JSON)."""
     spools = [outcome_spool(run.spool_dir, name) for name in run.progress]
@@ -184,7 +197,7 @@ def write_report(run: Run, out: IO[bytes], *, as_json: bool) -> None:
         out.write(b"\n" + summary_table(run).encode())
 
 
-def copy_rejects(run: Run, out: IO[bytes]) -> None:
+def copy_rejects(run: Run, out: Output) -> None:
     """Every rejected record with its reasons, table by table (the --rejects file)."""
     for name in run.progress:
         for block in _whole_lines(rejects_spool(run.spool_dir, name)):
@@ -256,7 +269,7 @@ def rejected_lines(run: Run, batch: int = 20_000) -> Iterator[list[str]]:
     for name in run.progress:
         with open(rejects_spool(run.spool_dir, name), "rb") as f:
             for line in f:
-                entry = loads(line)
+                entry = loads(line, MAX_DEPTH + 1)  # the record, wrapped in its entry
                 record_id = given_id(entry.get("record"))
                 why = "; ".join(f"{r['code']}: {visible(r['message'])}" for r in entry["reasons"])
                 lines.append(f"{name} #{entry['position']} id={show(record_id, 30)}  {why}")

@@ -87,7 +87,7 @@ def show(value: Any, limit: int = 60) -> str:
     if isinstance(value, Shown):
         return value
     if isinstance(value, BigInteger):
-        text = f"{value[:20]}… ({len(value)} digits)"
+        text = f"{value[:20]}… ({len(value.lstrip('+-'))} digits)"
     elif isinstance(value, float) and not math.isfinite(value):
         text = repr(value)
     else:
@@ -118,7 +118,7 @@ def email_problem(email: Any) -> str | None:
     """Why `email` breaks the email syntax of SPEC §4, or None if it is valid."""
     if type(email) is str and len(email) <= 254 and _EMAIL.fullmatch(email):
         return None
-    if not isinstance(email, str):
+    if not isinstance(email, str) or isinstance(email, BigInteger):
         return f"email must be a string, got {show(email)}"
     shown = show(email)
     if len(email) > 254:
@@ -165,7 +165,7 @@ def _name_reason(value: Any) -> Reason:
         return _missing("name")
     if value == "":
         return Reason("name", "invalid_name", "name is empty")
-    if isinstance(value, str):
+    if isinstance(value, str) and not isinstance(value, BigInteger):
         if (char := _UNSTORABLE.search(value)) is not None:
             why = _unstorable(char.group())
             return Reason("name", "invalid_name", f"name {show(value)} is not valid: {why}")

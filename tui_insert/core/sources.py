@@ -8,7 +8,6 @@ a bad line in them is one `invalid_record`, not a failed run.
 from __future__ import annotations
 
 import csv
-import io
 import itertools
 import operator
 import re
@@ -164,27 +163,53 @@ class EmptyReader:
 def _count_records(path: Path) -> int:
     """The records of a .jsonl file: its lines that are not blank."""
     with open(path, "rb") as f:
-        return sum(not line.isspace() for line in f)
+        first = f.readline().removeprefix(b"\xef\xbb\xbf")
+        return bool(first and not first.isspace()) + sum(not line.isspace() for line in f)
 
 
 _EMPTY_LINE = re.compile(rb"\n(?=\r?\n)")
+# Where lone carriage returns end lines too: a line end that another follows.
+_EMPTY_LINE_ANY_END = re.compile(rb"(?:\r\n|\r|\n)(?=[\r\n])")
+
+
+def _line_ends(part: bytes) -> int:
+    """Line ends in `part` that end a row: \\n, \\r\\n or a lone \\r (as the csv module
+    reads them), less those that end an empty line."""
+    ends = part.count(b"\n")
+    lone_returns = part.count(b"\r") - part.count(b"\r\n") if b"\r" in part else 0
+    if not lone_returns:
+        return ends - len(_EMPTY_LINE.findall(part))
+    return ends + lone_returns - len(_EMPTY_LINE_ANY_END.findall(part))
 
 
 def _count_csv_rows(path: Path) -> int:
     """The rows of a CSV file, header included: line ends outside quoted cells (a cell may
-    hold line ends), less empty lines. Exact for a well-formed file."""
+    hold line ends), less empty lines. A quote opens a quoted cell only at the start of a cell,
+    as for the csv module. Exact for a well-formed file; where quotes are broken the rows are
+    rejected records whose count is guessed."""
     rows = 0
     quoted = False
-    last = b"\n"
+    before = b"\n"  # the byte before the part at hand: the file starts at a line's start
+    reopens = False  # a quote now would be the second of a doubled quote inside a cell
     with open(path, "rb") as f:
         while block := f.read(1 << 20):
+            block += f.readline()  # whole lines: no line end is split between two blocks
             for i, part in enumerate(block.split(b'"')):
-                if i:
-                    quoted = not quoted
-                if not quoted:
-                    rows += part.count(b"\n") - len(_EMPTY_LINE.findall(part))
-            last = block[-1:]
-    return rows + (last != b"\n")
+                closed = False
+                if i:  # a quote stood before this part
+                    if quoted:
+                        quoted, closed = False, True
+                    else:
+                        quoted = reopens or before in b",\r\n"
+                    before = b'"'
+                if not quoted and part:
+                    rows += _line_ends(part)
+                    if before == b"\n" and part.startswith((b"\n", b"\r")):
+                        rows -= 1  # an empty line at the start of a block
+                reopens = closed and not part
+                if part:
+                    before = part[-1:]
+    return rows + (before not in (b"\n", b"\r"))
 
 
 def _json_kind(value: Any) -> str:
@@ -248,6 +273,8 @@ class JsonLinesReader:
             exact = is_exact(b"".join(lines))
             for raw in lines:
                 self._line += 1
+                if self._line == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                    raw = raw[3:]  # a byte order mark, which orjson refuses
                 if exact or is_exact(raw):
                     try:
                         append(loads(raw))
@@ -263,8 +290,6 @@ class JsonLinesReader:
         return records, records
 
     def _parse_slowly(self, raw: bytes) -> Any:
-        if self._line == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
         try:
             return jsonio.loads_exactly(raw)
         except jsonio.JsonError as e:
@@ -335,7 +360,11 @@ class CsvReader:
         self.exhausted = False
         self._seen = 0
         try:
-            header = next(self._rows, None) or []
+            header: list[str] = []
+            for row in self._rows:  # empty lines before the header are skipped
+                if row:
+                    header = row
+                    break
             table = TABLES[source.table]
             self._width = len(header)
             self._fields = table.fields
@@ -360,9 +389,7 @@ class CsvReader:
             try:
                 row = next(rows, None)
             except csv.Error as e:
-                text = "".join(tap.taken).rstrip("\r\n")
-                text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-                bad = BadRecord(f"line {line} is not valid CSV: {e}", text, line)
+                bad = BadRecord(f"line {line} is not valid CSV: {e}", _given(tap.taken), line)
                 given.append(bad)
                 records.append(bad)
                 continue
@@ -373,7 +400,7 @@ class CsvReader:
             if len(row) != width:
                 bad = BadRecord(
                     f"line {line} has {len(row)} cells, the header has {width}",
-                    _csv_text(row[: width + 1]),
+                    _given(tap.taken),
                     line,
                 )
                 given.append(bad)
@@ -385,13 +412,7 @@ class CsvReader:
                 try:
                     joined.encode("utf-8")
                 except UnicodeEncodeError:
-                    bad = BadRecord(
-                        f"line {line} is not UTF-8 text",
-                        _csv_text(list(kept))
-                        .encode("utf-8", "surrogateescape")
-                        .decode("utf-8", "backslashreplace"),
-                        line,
-                    )
+                    bad = BadRecord(f"line {line} is not UTF-8 text", _given(tap.taken), line)
                     given.append(bad)
                     records.append(bad)
                     continue
@@ -417,7 +438,7 @@ def _columns(source: Source, header: list[str]) -> list[int]:
     missing = [name for name in fields if name not in header]
     twice = [name for name in fields if header.count(name) > 1]
     if missing or twice:
-        unknown = [show(cell, 30) for cell in header if cell not in fields]
+        unknown = [show(_given([cell]), 30) for cell in header if cell not in fields]
         problems = []
         if missing:
             problems.append(f"it lacks {', '.join(missing)}")
@@ -434,10 +455,11 @@ def _columns(source: Source, header: list[str]) -> list[int]:
     return [header.index(name) for name in fields]
 
 
-def _csv_text(row: list[str]) -> str:
-    out = io.StringIO()
-    csv.writer(out, lineterminator="").writerow(row)
-    return out.getvalue()
+def _given(lines: list[str]) -> str:
+    """A row that is no record, as the lines it was read from (bytes that are not UTF-8
+    written as \\x escapes)."""
+    text = "".join(lines).rstrip("\r\n")
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def iter_records(reader: RecordReader, size: int = 1000) -> Iterator[Any]:

@@ -20,9 +20,13 @@ from pathlib import Path
 
 PREFIX = "tui-insert-run-"
 _SWEEP_LOCK = "tui-insert-spools.lock"
-# Folders of versions before the lock: swept only once nothing in them has changed for a day.
+# Folders of versions before the lock: swept only if they hold nothing but spool files, and
+# nothing in them has changed for a day.
 _UNLOCKED_PREFIX = "tui-insert-"
 _UNLOCKED_AGE = 24 * 3600
+_SPOOL_FILES = {
+    f"{t}.{k}" for t in ("users", "products", "orders") for k in ("outcomes", "rejects")
+}
 
 
 @contextlib.contextmanager
@@ -63,7 +67,7 @@ def sweep(folder: Path) -> list[Path]:
             if e.name.startswith(_UNLOCKED_PREFIX) and e.is_dir(follow_symlinks=False)
         ]
     for path in candidates:
-        if not path.name.startswith(PREFIX) and not _untouched_for(path, _UNLOCKED_AGE):
+        if not path.name.startswith(PREFIX) and not _old_spool(path):
             continue
         try:
             fd = _lock(path)
@@ -79,12 +83,16 @@ def sweep(folder: Path) -> list[Path]:
     return removed
 
 
-def _untouched_for(path: Path, seconds: float) -> bool:
+def _old_spool(path: Path) -> bool:
+    """An older version's spool folder, untouched for a day: only its files, no folders."""
     try:
-        times = [path.stat().st_mtime, *(p.stat().st_mtime for p in path.iterdir())]
+        entries = list(os.scandir(path))
+        if any(e.name not in _SPOOL_FILES or not e.is_file(follow_symlinks=False) for e in entries):
+            return False
+        times = [path.stat().st_mtime, *(e.stat().st_mtime for e in entries)]
     except OSError:
         return False
-    return time.time() - max(times) > seconds
+    return time.time() - max(times) > _UNLOCKED_AGE
 
 
 class SpoolFolder:
