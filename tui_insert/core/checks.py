@@ -141,7 +141,9 @@ def check_writable(path: Path) -> None:
         attribute = _unwritable_attribute(file)
         if attribute is not None:
             raise DatabaseError(f"{path}: cannot write: {which} is {attribute}")
-        if not os.access(file, os.W_OK):
+        # A side file may go between the two looks (the last connection to close removes
+        # it): only one that is still there counts.
+        if not os.access(file, os.W_OK) and file.exists():
             raise DatabaseError(f"{path}: cannot write: {which} is read-only")
 
 
