@@ -33,7 +33,7 @@ def wide_data(folder: Path, columns: int, rows: int) -> Path:
     extra = columns - 3
     with open(users, "w") as f:
         f.write("id,name,email," + ",".join(f"c{i}" for i in range(extra)) + "\n")
-        filler = ",".join("x" * 16 for _ in range(extra))
+        filler = ",".join("x" for _ in range(extra))
         for i in range(1, rows + 1):
             f.write(f"{i},name {i},u{i}@example.com,{filler}\n")
     (data / "products.json").write_text("[]")
@@ -48,7 +48,10 @@ def run_once(tree: Path, data: Path, work: Path) -> tuple[float, float]:
     cmd = [sys.executable, "-m", "tui_insert", "run", "--headless", "--json",
            "--data", str(data), "--db-dir", str(db_dir)]  # fmt: skip
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    # Started in the tree: `python -m` looks in the current folder before PYTHONPATH.
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=tree
+    )
     peak = TreePeak(proc.pid)
     _, err = proc.communicate()
     wall = time.perf_counter() - start

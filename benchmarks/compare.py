@@ -51,7 +51,11 @@ def timed_run(folder: Path, data: Path, db_dir: Path) -> float:
     command = [sys.executable, "-m", "tui_insert", "run", "--headless", "--json",
                "--data", str(data), "--db-dir", str(db_dir)]  # fmt: skip
     started = time.perf_counter()
-    done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Started in the tree itself: `python -m` looks in the current folder first, before
+    # PYTHONPATH, so started anywhere else a checkout would run its own code.
+    done = subprocess.run(
+        command, env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     took = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{folder}: exit {done.returncode}: {done.stderr.decode()[-2000:]}")
