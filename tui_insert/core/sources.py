@@ -7,6 +7,7 @@ a bad line in them is one `invalid_record`, not a failed run.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import itertools
 import operator
@@ -250,6 +251,16 @@ class JsonArrayReader:
         self._records = []
 
 
+def _read_exactly(lines: list[bytes]) -> set[int] | frozenset[int]:
+    """Which of `lines` orjson would read inexactly (it turns long integers into floats):
+    looked for in all the lines at once, and placed by their offsets."""
+    found = jsonio.long_numbers(b"".join(lines))
+    if not found:
+        return frozenset()
+    ends = list(itertools.accumulate(map(len, lines)))
+    return {bisect.bisect_right(ends, offset) for offset in found}
+
+
 class JsonLinesReader:
     def __init__(self, source: Source) -> None:
         self.source = source
@@ -264,37 +275,36 @@ class JsonLinesReader:
         records: list[Any] = []
         append = records.append
         loads = orjson.loads
-        is_exact = jsonio.fast_loads_is_exact
         while len(records) < size:
             lines = list(itertools.islice(self._file, size - len(records)))
             if not lines:
                 break
-            # orjson turns long integers into floats: such lines are read exactly instead.
-            exact = is_exact(b"".join(lines))
-            for raw in lines:
-                self._line += 1
-                if self._line == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                    raw = raw[3:]  # a byte order mark, which orjson refuses
-                if exact or is_exact(raw):
+            if self._line == 0 and lines[0].startswith(b"\xef\xbb\xbf"):
+                lines[0] = lines[0][3:]  # a byte order mark, which orjson refuses
+            exact = _read_exactly(lines)
+            first = self._line + 1
+            self._line += len(lines)
+            for i, raw in enumerate(lines):
+                if i not in exact:
                     try:
                         append(loads(raw))
                         continue
                     except orjson.JSONDecodeError:
                         pass
                 if not raw.isspace():  # blank lines are not records
-                    append(self._parse_slowly(raw))
+                    append(self._parse_slowly(raw, first + i))
         self._seen += len(records)
         if not records:
             self.exhausted = True
             self.total = self._seen
         return records, records
 
-    def _parse_slowly(self, raw: bytes) -> Any:
+    def _parse_slowly(self, raw: bytes, line: int) -> Any:
         try:
             return jsonio.loads_exactly(raw)
         except jsonio.JsonError as e:
             text = raw.decode("utf-8", "backslashreplace").rstrip("\r\n")
-            return BadRecord(f"line {self._line} is {e.message}", text, self._line)
+            return BadRecord(f"line {line} is {e.message}", text, line)
 
     def close(self) -> None:
         self._file.close()
