@@ -93,3 +93,19 @@ def test_long_integers_are_never_read_as_floats() -> None:
         -(2**63) - 1,
         1.5e300,
     ]
+
+
+def test_every_path_reads_a_text_with_long_integers_alike() -> None:
+    text = (
+        '[{"id": 18446744073709551616, "p": 1.25, "q": -0, "s": "\\u00e9\\u0000", "n": null},'
+        ' {"id": -9223372036854775809,'
+        ' "x": [1e300, 12345678901234567890.5, "12345678901234567890"]},'
+        ' {"id": ' + "9" * 4100 + "}]"
+    )
+    exact = jsonio.loads_exactly(text)
+    read = jsonio.loads(text.encode())
+    assert read == exact
+    assert [type(v) for r in read for v in r.values()] == [
+        type(v) for r in exact for v in r.values()
+    ]
+    assert read[0]["id"] == 2**64 and str(read[2]["id"]) == "9" * 4100

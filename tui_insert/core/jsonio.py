@@ -2,9 +2,10 @@
 
 orjson does the common case fast, but it is lossy or refuses at the edges: it turns integers
 beyond 64 bits into floats, writes NaN and Infinity as `null`, refuses lone surrogates (valid
-JSON escapes such as `"\\ud800"`) and nests at most 1,024 levels in and 254 out. Those records
-take the exact path here: the standard library's parser, and a serializer that walks values
-without recursion. What comes in with more nesting than `MAX_DEPTH` is refused by both paths
+JSON escapes such as `"\\ud800"`) and nests at most 1,024 levels in and 254 out. Text with
+long integers is read again by msgspec, which keeps their digits; what neither reads takes the
+exact path here: the standard library's parser, and a serializer that walks values without
+recursion. What comes in with more nesting than `MAX_DEPTH` is refused by both paths
 alike, so a record's fate never depends on which one read it.
 """
 
@@ -17,6 +18,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+import msgspec
 import orjson
 
 # The deepest nesting read (orjson's own limit, which the exact path applies too).
@@ -80,9 +82,18 @@ def loads(data: bytes, max_depth: int = MAX_DEPTH) -> Any:
         else:
             if fast_loads_is_exact(data):
                 return value
-            # Exact digits are needed; orjson has judged the depth already.
-            return loads_exactly(data, max_depth, depth_known=True)
+            # Exact digits are needed, and orjson has judged the depth already: msgspec reads
+            # long integers exactly, as fast (and refuses what the standard library has to
+            # read: integers of thousands of digits, say).
+            del value  # not two parsed copies at once
+            try:
+                return _EXACT_INTEGERS.decode(data)
+            except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+                return loads_exactly(data, max_depth, depth_known=True)
     return loads_exactly(data, max_depth)
+
+
+_EXACT_INTEGERS = msgspec.json.Decoder()
 
 
 def _parse_int(digits: str) -> int | BigInteger:
