@@ -151,6 +151,20 @@ def wait_for_rows(
 FAST_WAITS = {"TUI_INSERT_NOTICE_SECONDS": "0.3", "TUI_INSERT_POLL_SECONDS": "0.02"}
 
 
+def strict_json(text: str | bytes) -> Any:
+    """Python's parser, refusing NaN and Infinity tokens, deep enough for any record."""
+
+    def refuse(token: str) -> Any:
+        raise ValueError(f"not strict JSON: {token}")
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(20_000)
+    try:
+        return json.loads(text, parse_constant=refuse)
+    finally:
+        sys.setrecursionlimit(limit)
+
+
 def tui_insert(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """`tui-insert ARGS` to its end: exit code, stdout and stderr."""
     return subprocess.run(

@@ -3,36 +3,19 @@ that shows each value as given (SPEC §3, §6). Real processes, real files."""
 
 from __future__ import annotations
 
-import json
 import math
 import sqlite3
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.helpers import tui_insert
+from tests.helpers import strict_json, tui_insert
 
 DEEP = 1020
 
 
 def nest(depth: int) -> str:
     return "[" * depth + "]" * depth
-
-
-def strict(text: str) -> Any:
-    """Python's parser, refusing NaN and Infinity tokens, deep enough for our records."""
-
-    def refuse(token: str) -> Any:
-        raise ValueError(f"not strict JSON: {token}")
-
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(10_000)
-    try:
-        return json.loads(text, parse_constant=refuse)
-    finally:
-        sys.setrecursionlimit(limit)
 
 
 BAD_USERS = [
@@ -71,7 +54,7 @@ def test_bad_records_are_rejections_and_the_output_is_strict_json(tmp_path: Path
         result = tui_insert(*args, "--rejects", rejects)
         assert result.returncode == 0, result.stderr
         assert "Traceback" not in result.stderr
-        report = strict(result.stdout)
+        report = strict_json(result.stdout)
         records = report["records"]
         assert len(records) == len(lines)
         expected = [codes for _, codes in BAD_USERS]
@@ -86,7 +69,7 @@ def test_bad_records_are_rejections_and_the_output_is_strict_json(tmp_path: Path
             ]
         assert records[0]["id"] == 2**64  # every digit, not 1.8446744073709552e+19
         assert '"id":18446744073709551616' in result.stdout.replace(" ", "")
-        entries = [strict(line) for line in rejects.read_text().splitlines()]
+        entries = [strict_json(line) for line in rejects.read_text().splitlines()]
         assert len(entries) == report["tables"]["users"]["rejected"]
     by_position = {e["position"]: e for e in entries}
     assert by_position[1]["record"]["name"] == "\ud800"  # as given, written as an escape
@@ -123,8 +106,8 @@ def test_non_finite_numbers_are_strings_in_the_rejects_file(tmp_path: Path) -> N
         "--rejects", rejects,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    strict(result.stdout)
-    prices = [strict(line)["record"]["price"] for line in rejects.read_text().splitlines()]
+    strict_json(result.stdout)
+    prices = [strict_json(line)["record"]["price"] for line in rejects.read_text().splitlines()]
     assert prices == ["NaN", "-Infinity", "Infinity"]
     assert not any(isinstance(p, float) and not math.isfinite(p) for p in prices)
 

@@ -3,26 +3,13 @@ both paths judge nesting alike."""
 
 from __future__ import annotations
 
-import json
 import math
-import sys
 
 import pytest
 
+from tests.helpers import strict_json
 from tui_insert.core import jsonio
 from tui_insert.core.jsonio import MAX_DEPTH, BigInteger, JsonError
-
-
-def strict(data: bytes) -> object:
-    def refuse(token: str) -> object:
-        raise ValueError(token)
-
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(20_000)
-    try:
-        return json.loads(data, parse_constant=refuse)
-    finally:
-        sys.setrecursionlimit(limit)
 
 
 def nest(depth: int) -> str:
@@ -46,7 +33,7 @@ def nest(depth: int) -> str:
     ],
 )
 def test_dumps_is_strict_and_keeps_values_as_given(value: object, written: object) -> None:
-    assert strict(jsonio.dumps(value)) == written
+    assert strict_json(jsonio.dumps(value)) == written
 
 
 def test_dumps_writes_the_digits_of_an_integer_beyond_pythons_limit() -> None:

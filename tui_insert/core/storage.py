@@ -230,23 +230,32 @@ class Store:
         on_wait: OnWait | None = None,
         busy_seconds: float = POLL_SECONDS,
     ) -> None:
-        self.path = path
-        self.label = str(path)
-        self.table = table
-        self._on_load = on_load
-        self._on_wait = on_wait
+        self._know_nothing_yet(path, table, on_load, on_wait)
         self._conn = _open_existing(path, self.label, busy_seconds)
         self._insert_full = _insert_sql(table, _ROWS_PER_INSERT)
         self.identity = Identity(path, self.label, expected)
-        self.ids = IdSet()
-        self.email_holders: dict[str, int] = {}
-        self.resets = 0
         self._data_version = -1
         # The rows and their data_version in one snapshot: a row committed between reading
         # the two would otherwise never be seen.
         with named_errors(self.label):
             retry_while_locked(lambda: in_snapshot(self._conn, self._reload), self.label, on_wait)
         self.identity.record()
+
+    def _know_nothing_yet(
+        self,
+        path: Path,
+        table: Table,
+        on_load: Callable[[int, IdSet], None] | None,
+        on_wait: OnWait | None,
+    ) -> None:
+        self.path = path
+        self.label = str(path)
+        self.table = table
+        self._on_load = on_load
+        self._on_wait = on_wait
+        self.ids = IdSet()
+        self.email_holders: dict[str, int] = {}
+        self.resets = 0
 
     def _reload(self) -> None:
         """Read what is stored, inside the caller's transaction."""
@@ -354,14 +363,7 @@ class DryStore(Store):
         on_load: Callable[[int, IdSet], None] | None = None,
         on_wait: OnWait | None = None,
     ) -> None:
-        self.path = path
-        self.label = str(path)
-        self.table = table
-        self._on_load = on_load
-        self._on_wait = on_wait
-        self.ids = IdSet()
-        self.email_holders = {}
-        self.resets = 0
+        self._know_nothing_yet(path, table, on_load, on_wait)
         self._conn = None  # type: ignore[assignment]
         if empty or not path.exists():
             if on_load is not None:
