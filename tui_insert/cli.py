@@ -238,7 +238,7 @@ def _joined_values(argv: list[str]) -> list[str]:
     the value is missing, when what is wrong is the value."""
     out: list[str] = []
     for arg in argv:
-        if out and out[-1].startswith("--") and "=" not in out[-1] and _NEGATIVE.match(arg):
+        if out and out[-1] in _NUMBER_OPTIONS and _NEGATIVE.match(arg):
             out[-1] = f"{out[-1]}={arg}"
         else:
             out.append(arg)
@@ -246,6 +246,7 @@ def _joined_values(argv: list[str]) -> list[str]:
 
 
 _NEGATIVE = re.compile(r"-\.?[0-9]")
+_NUMBER_OPTIONS = {"--latency", "--workers", "--count", "--invalid", "--seed"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -365,49 +366,44 @@ def _run_headless(args: argparse.Namespace, sources: dict[str, Source]) -> int:
                     progress.draw()
         except (KeyboardInterrupt, Terminated) as e:
             code = 143 if isinstance(e, Terminated) else 130
-        # From here on a Ctrl-C (a second one, say) or a SIGTERM waits until the outputs are
-        # whole: a report cut in the middle would be no report.
-        with _signals_deferred() as deferred:
+        # From here on a Ctrl-C (a second one, say) or a SIGTERM changes nothing: the outputs
+        # are made whole and the run is closed (a report cut in the middle would be no report).
+        with _signals_ignored():
             if code:
                 run.stop()
                 run.wait()
             if progress is not None:
                 progress.clear()
             _write_outputs(run, args, rejects)
-        code = code or deferred.code
-        if code:
-            how = "terminated (SIGTERM)" if code == 143 else "interrupted"
-            say(f"{how}; every record committed stays stored:")
-            for line in _stored_so_far(run):
-                print(f"  {line}", file=sys.stderr)
-            return code
-        if run.state == "failed":
-            say(f"the run could not complete: {run.error}")
-            return 1
-        return 0
+            return _ending(run, code)
     finally:
-        run.close()
-        if rejects is not None:
-            with contextlib.suppress(OSError):  # a failed write was said already
-                rejects.close()
+        with _signals_ignored():
+            run.close()
+            if rejects is not None:
+                with contextlib.suppress(OSError):  # a failed write was said already
+                    rejects.close()
 
 
-class _Deferred:
-    """The exit code of a signal that came while signals were deferred (0: none came)."""
-
-    code = 0
+def _ending(run: Run, code: int) -> int:
+    """The exit code of a run whose outputs are written, and what stderr says of it. A signal
+    that came while a completed run's outputs were written changes nothing: all is done."""
+    if code:
+        how = "terminated (SIGTERM)" if code == 143 else "interrupted"
+        say(f"{how}; every record committed stays stored:")
+        for line in _stored_so_far(run):
+            print(f"  {line}", file=sys.stderr)
+        return code
+    if run.state == "failed":
+        say(f"the run could not complete: {run.error}")
+        return 1
+    return 0
 
 
 @contextlib.contextmanager
-def _signals_deferred() -> Iterator[_Deferred]:
-    deferred = _Deferred()
-
-    def note(signum: int, frame: object) -> None:
-        deferred.code = 143 if signum == signal.SIGTERM else 130
-
-    previous = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
+def _signals_ignored() -> Iterator[None]:
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield deferred
+        yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -442,8 +438,8 @@ def _write_outputs(run: Run, args: argparse.Namespace, rejects: IO[bytes] | None
 
 class _WholeWrites:
     """Writes to a file descriptor that write every byte: a buffered file's write of a large
-    block to a pipe that a signal interrupts (the signal deferred) can lose the rest of the
-    block (seen with Python 3.11), so the loop over partial writes is ours."""
+    block to a pipe that a signal interrupts can lose the rest of the block (seen with Python
+    3.11, the signal handled without an exception), so the loop over partial writes is ours."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd

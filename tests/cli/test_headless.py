@@ -254,6 +254,16 @@ def test_a_dry_run_decides_like_a_run_and_writes_nothing(tmp_path: Path, used_db
     first = tui_insert("run", "--headless", "--json", "--data", data, "--db-dir", tmp_path / "y")
     assert json.loads(fresh.stdout)["records"] == json.loads(first.stdout)["records"]
     assert not (tmp_path / "x").exists()
+    # a database file without its table yet (a run creates it): judged as empty
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "users.db").touch()
+    sqlite3.connect(odd / "products.db").execute("CREATE TABLE other (x)").connection.close()
+    odd_before = files_in(odd)
+    dry_odd = tui_insert("run", "--dry-run", "--json", "--data", data, "--db-dir", odd)
+    assert dry_odd.returncode == 0, dry_odd.stderr
+    assert json.loads(dry_odd.stdout)["records"] == json.loads(first.stdout)["records"]
+    assert files_in(odd) == odd_before
     # with --reset: as if emptied first
     again = tui_insert(
         "run", "--dry-run", "--reset", "--json", "--data", data, "--db-dir", tmp_path / "y"
@@ -306,18 +316,20 @@ def test_spool_folders_of_dead_runs_are_removed_and_live_ones_kept(tmp_path: Pat
     other.mkdir()
     legacy_old, legacy_new = tmp_path / "tui-insert-old", tmp_path / "tui-insert-abc"
     project = tmp_path / "tui-insert-0.9"  # someone's folder of that name, not a spool
+    empty = tmp_path / "tui-insert-cache"  # and an empty one
+    empty.mkdir()
     for legacy in (legacy_old, legacy_new, project):  # an older version's held no lock
         legacy.mkdir()
         (legacy / "users.outcomes").write_text("x")
     (project / "notes.txt").write_text("mine")
     day_ago = time.time() - 25 * 3600
-    for path in (*legacy_old.iterdir(), legacy_old, *project.iterdir(), project):
+    for path in (*legacy_old.iterdir(), legacy_old, *project.iterdir(), project, empty):
         os.utime(path, (day_ago, day_ago))
     try:
         mine = SpoolFolder(tmp_path)
         assert not stale.exists() and not legacy_old.exists()
         assert live.is_dir() and other.is_dir() and mine.path.is_dir() and legacy_new.is_dir()
-        assert (project / "notes.txt").read_text() == "mine"
+        assert (project / "notes.txt").read_text() == "mine" and empty.is_dir()
         mine.cleanup()
         assert not mine.path.exists()
     finally:
@@ -395,7 +407,7 @@ def test_a_signal_while_the_report_is_written_waits_for_the_whole_report(tmp_pat
     report = json.loads(first + rest)
     assert report["status"] == "completed"
     assert len(report["records"]) == 60_000
-    assert returncode in (130, 143) and "every record committed stays stored" in err
+    assert returncode == 0, err  # the run had completed: the signals came too late to matter
 
 
 def test_an_interrupt_before_the_run_starts_still_prints_a_document(tmp_path: Path) -> None:

@@ -873,3 +873,11 @@ def test_a_ragged_csv_row_is_kept_whole_as_its_text(tmp_path):
     (bad,) = read_all(path)
     assert isinstance(bad, BadRecord)
     assert bad.text == "6,rag\\xfeged,e@b.cc,1,2,3,4,LAST"
+
+
+@pytest.mark.parametrize("body", ["a\n\r\r\na", "\r\r\n,\r\n", "1,2,3\r\r\n4,5,6\n\r7,8,9"])
+def test_csv_estimate_with_mixed_line_ends(tmp_path, body):
+    path = write(tmp_path / "users.csv", "id,name,email\r" + body)
+    reader = open_reader(Source("users", path))
+    estimate = reader.total
+    assert estimate == len(list(iter_records(reader)))

@@ -135,8 +135,10 @@ class Output(Protocol):
     def write(self, data: bytes, /) -> int: ...
 
 
-# How a run ended, as the JSON report says it (SPEC §6).
-STATUS = {"completed": "completed", "failed": "failed", "stopped": "interrupted"}
+def status(run: Run) -> str:
+    """How a run ended, as the JSON report says it: a run stopped before it started, or
+    while it ran, was interrupted."""
+    return run.state if run.state in ("completed", "failed") else "interrupted"
 
 
 def _whole_lines(path: Path) -> Iterator[bytes]:
@@ -173,7 +175,7 @@ def write_report(run: Run, out: Output, *, as_json: bool) -> None:
             }
             for name, p in run.progress.items()
         }
-        head: dict[str, Any] = {"status": STATUS.get(run.state, run.state)}
+        head: dict[str, Any] = {"status": status(run)}
         if run.error is not None:
             head["error"] = visible(run.error)
         if run.dry_run:

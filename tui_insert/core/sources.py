@@ -170,7 +170,7 @@ def _count_records(path: Path) -> int:
 
 _EMPTY_LINE = re.compile(rb"\n(?=\r?\n)")
 # Where lone carriage returns end lines too: a line end that another follows.
-_EMPTY_LINE_ANY_END = re.compile(rb"(?:\r\n|\r|\n)(?=[\r\n])")
+_EMPTY_LINE_ANY_END = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?=[\r\n])")
 
 
 def _line_ends(part: bytes) -> int:
@@ -381,7 +381,9 @@ class CsvReader:
             self._cells = operator.itemgetter(*_columns(source, header))
         except csv.Error as e:
             self._text.close()
-            raise InputError(f"{source.path}: not valid CSV on line 1: {e}") from None
+            raise InputError(
+                f"{source.path}: not valid CSV on line {self._rows.line_num}: {e}"
+            ) from None
         except InputError:
             self._text.close()
             raise

@@ -34,10 +34,13 @@ def _all_runs_held(folder: Path) -> Iterator[bool]:
     """The lock every run takes while it makes its folder or sweeps: True if it is held (a
     temporary directory that cannot hold the lock file is not swept)."""
     try:
-        fd = os.open(folder / _SWEEP_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+        # Read-only is enough for a flock; made readable by all, so every user's runs share it.
+        fd = os.open(folder / _SWEEP_LOCK, os.O_RDONLY | os.O_CREAT, 0o666)
     except OSError:
         yield False
         return
+    with contextlib.suppress(OSError):  # not ours to change, if another user made it
+        os.fchmod(fd, 0o666)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield True
@@ -77,7 +80,8 @@ def sweep(folder: Path) -> list[Path]:
             continue
         try:
             shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
+            if not path.exists():
+                removed.append(path)
         finally:
             os.close(fd)
     return removed
@@ -87,7 +91,9 @@ def _old_spool(path: Path) -> bool:
     """An older version's spool folder, untouched for a day: only its files, no folders."""
     try:
         entries = list(os.scandir(path))
-        if any(e.name not in _SPOOL_FILES or not e.is_file(follow_symlinks=False) for e in entries):
+        if not entries or any(
+            e.name not in _SPOOL_FILES or not e.is_file(follow_symlinks=False) for e in entries
+        ):
             return False
         times = [path.stat().st_mtime, *(e.stat().st_mtime for e in entries)]
     except OSError:

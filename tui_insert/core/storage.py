@@ -376,7 +376,14 @@ class DryStore(Store):
             self._conn = sqlite3.connect(
                 read_only_uri(path, immutable=immutable), uri=True, isolation_level=None
             )
-            retry_while_locked(lambda: in_snapshot(self._conn, self._reload), self.label, on_wait)
+            retry_while_locked(lambda: in_snapshot(self._conn, self._load), self.label, on_wait)
+
+    def _load(self) -> None:
+        # A file without the table (a run would create it) holds nothing yet.
+        if self.table.name in tables_in(self._conn, self.table.name):
+            self._reload()
+        elif self._on_load is not None:
+            self._on_load(0, self.ids)
 
     def _stored_resets(self) -> int:
         if STATE_TABLE not in tables_in(self._conn, STATE_TABLE):
