@@ -33,14 +33,14 @@ _SPOOL_FILES = {
 def _all_runs_held(folder: Path) -> Iterator[bool]:
     """The lock every run takes while it makes its folder or sweeps: True if it is held (a
     temporary directory that cannot hold the lock file is not swept)."""
+    path = folder / _SWEEP_LOCK
     try:
-        # Read-only is enough for a flock; made readable by all, so every user's runs share it.
-        fd = os.open(folder / _SWEEP_LOCK, os.O_RDONLY | os.O_CREAT, 0o666)
+        # Read-only is enough for a flock, so every user's runs share the file. Opened without
+        # O_CREAT when it is there: Linux refuses O_CREAT on another user's file in /tmp.
+        fd = os.open(path, os.O_RDONLY if path.exists() else os.O_RDONLY | os.O_CREAT, 0o644)
     except OSError:
         yield False
         return
-    with contextlib.suppress(OSError):  # not ours to change, if another user made it
-        os.fchmod(fd, 0o666)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield True
