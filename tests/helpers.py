@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tui_insert.core.checks import database_paths
 from tui_insert.core.engine import Run
 from tui_insert.core.report import outcome_spool
@@ -151,6 +153,27 @@ def wait_for_rows(
 FAST_WAITS = {"TUI_INSERT_NOTICE_SECONDS": "0.3", "TUI_INSERT_POLL_SECONDS": "0.02"}
 
 
+@contextmanager
+def read_only(path: Path) -> Iterator[None]:
+    """A file or folder no one may write: `chattr +i` as root (root ignores permissions),
+    mode 0o555 otherwise."""
+    if os.geteuid() != 0:
+        mode = path.stat().st_mode
+        path.chmod(0o555)
+        try:
+            yield
+        finally:
+            path.chmod(mode)
+        return
+    done = subprocess.run(["chattr", "+i", str(path)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"chattr +i is not possible here: {done.stderr.decode().strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
 def strict_json(text: str | bytes) -> Any:
     """Python's parser, refusing NaN and Infinity tokens, deep enough for any record."""
 
@@ -219,14 +242,13 @@ def in_terminal(
         else:
             raise AssertionError(f"still running after {timeout} s: {screen[-2000:]!r}")
     finally:
-        end = time.monotonic() + 30
-        while not (ended := os.waitpid(pid, os.WNOHANG))[0] and time.monotonic() < end:
-            time.sleep(0.05)
-        if not ended[0]:
+        pidfd = os.pidfd_open(pid)  # readable once the child has ended
+        if not select.select([pidfd], [], [], 30)[0]:
             os.kill(pid, signal.SIGKILL)
-            ended = os.waitpid(pid, 0)
+        os.close(pidfd)
+        _, status = os.waitpid(pid, 0)
         os.close(fd)
-    return os.waitstatus_to_exitcode(ended[1]), screen
+    return os.waitstatus_to_exitcode(status), screen
 
 
 def start_cli(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:

@@ -15,7 +15,7 @@ import signal
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, NoReturn
+from typing import IO, Any, NoReturn
 
 from tui_insert import __version__
 from tui_insert.core.checks import database_paths
@@ -283,16 +283,19 @@ class Terminated(Exception):
     """SIGTERM: ended like Ctrl-C, with its own exit code."""
 
 
-@contextlib.contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    def terminate(signum: int, frame: object) -> None:
-        raise Terminated
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
 
-    previous = signal.signal(signal.SIGTERM, terminate)
+
+@contextlib.contextmanager
+def _signals_handled(handler: Any, *signums: int) -> Iterator[None]:
+    """`handler` for these signals while the block runs (`signal.SIG_IGN`: ignored)."""
+    previous = {signum: signal.signal(signum, handler) for signum in signums}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, before in previous.items():
+            signal.signal(signum, before)
 
 
 class OutputError(StoreError):
@@ -307,7 +310,7 @@ def run_command(args: argparse.Namespace) -> int:
         return ui_command(args, sources)
     if sys.stdout is None:  # started with stdout closed (`>&-`): no report could be given
         raise OutputError("cannot write the report: standard output is closed")
-    with _sigterm_raises():
+    with _signals_handled(_terminate, signal.SIGTERM):
         return _run_headless(args, sources)
 
 
@@ -368,7 +371,7 @@ def _run_headless(args: argparse.Namespace, sources: dict[str, Source]) -> int:
             code = 143 if isinstance(e, Terminated) else 130
         # From here on a Ctrl-C (a second one, say) or a SIGTERM changes nothing: the outputs
         # are made whole and the run is closed (a report cut in the middle would be no report).
-        with _signals_ignored():
+        with _signals_handled(signal.SIG_IGN, signal.SIGINT, signal.SIGTERM):
             if code:
                 run.stop()
                 run.wait()
@@ -377,7 +380,7 @@ def _run_headless(args: argparse.Namespace, sources: dict[str, Source]) -> int:
             _write_outputs(run, args, rejects)
             return _ending(run, code)
     finally:
-        with _signals_ignored():
+        with _signals_handled(signal.SIG_IGN, signal.SIGINT, signal.SIGTERM):
             run.close()
             if rejects is not None:
                 with contextlib.suppress(OSError):  # a failed write was said already
@@ -397,16 +400,6 @@ def _ending(run: Run, code: int) -> int:
         say(f"the run could not complete: {run.error}")
         return 1
     return 0
-
-
-@contextlib.contextmanager
-def _signals_ignored() -> Iterator[None]:
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _is_terminal(stream: IO[str] | None) -> bool:

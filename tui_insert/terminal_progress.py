@@ -23,10 +23,10 @@ def _clock(seconds: float) -> str:
 def table_line(progress: TableProgress, width: int = 200) -> str:
     """'users    [####······]  12,000 of about 200,000  inserted 11,500  rejected 500
     8,000/s  ETA 0:24', or shorter where the terminal is narrow; never wider than `width`."""
-    done, total = progress.processed, max(progress.total, progress.processed)
+    done, total = progress.processed, progress.shown_total
     filled = BAR if progress.done else (BAR * done // total if total else 0)
     bar = "#" * filled + "·" * (BAR - filled)
-    estimated = progress.estimated and not progress.done
+    estimated = progress.total_is_estimate
     seconds = progress.elapsed
     rate = done / seconds if seconds > 0 else 0.0
     if progress.done:

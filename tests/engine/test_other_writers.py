@@ -35,6 +35,7 @@ from tests.helpers import (
     finish,
     integrity,
     orphan_orders,
+    read_only,
     start_cli,
     wait_for_rows,
     write_records,
@@ -307,27 +308,6 @@ def test_a_reset_during_a_run_at_the_issues_sizes(tmp_path: Path, delay: float) 
 
 
 # --- all or nothing before writing ------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def read_only(path: Path) -> Iterator[None]:
-    """A file or folder no one may write: `chattr +i` as root (root ignores permissions),
-    mode 0o555 otherwise."""
-    if os.geteuid() != 0:
-        mode = path.stat().st_mode
-        path.chmod(0o555)
-        try:
-            yield
-        finally:
-            path.chmod(mode)
-        return
-    done = subprocess.run(["chattr", "+i", str(path)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"chattr +i is not possible here: {done.stderr.decode().strip()}")
-    try:
-        yield
-    finally:
-        subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
 @pytest.mark.parametrize(

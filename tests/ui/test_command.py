@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import files_in
+from tests.helpers import files_in, read_only
 from tui_insert import cli
 from tui_insert.core.sources import sample_data_dir
 from tui_insert.ui.app import RunSettings, TuiInsertApp
@@ -117,23 +114,11 @@ def test_a_db_dir_that_is_a_file_stops_before_the_app(
     assert not_a_folder.read_text() == "a file"
 
 
-@contextmanager
-def immutable(path: Path) -> Iterator[None]:
-    """A folder no one may write: `chattr +i` (root ignores permissions)."""
-    done = subprocess.run(["chattr", "+i", str(path)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"chattr +i is not possible here: {done.stderr.decode().strip()}")
-    try:
-        yield
-    finally:
-        subprocess.run(["chattr", "-i", str(path)], check=True)
-
-
 def test_an_unwritable_db_dir_stops_before_the_app(
     used_db_dir: Path, opened: list[TuiInsertApp], capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = files_in(used_db_dir)
-    with immutable(used_db_dir):
+    with read_only(used_db_dir):
         assert cli.main(["--db-dir", str(used_db_dir)]) == 2
     assert opened == []
     assert_one_line_error(capsys, "read-only")

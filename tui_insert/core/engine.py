@@ -77,6 +77,15 @@ class TableProgress:
             return 0.0
         return (self.finished_at or self.clock()) - self.started_at
 
+    @property
+    def shown_total(self) -> int:
+        """The total to show: never below the records processed (an estimate may be)."""
+        return max(self.total, self.processed)
+
+    @property
+    def total_is_estimate(self) -> bool:
+        return self.estimated and not self.done
+
     def note_wait(self, wait: Wait) -> None:
         key = (wait.database, wait.reason)
         if wait.over:

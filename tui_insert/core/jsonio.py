@@ -55,11 +55,6 @@ _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _RUN = b"0" * 19
 
 
-def fast_loads_is_exact(data: bytes) -> bool:
-    """Whether orjson reads `data` without losing digits."""
-    return _RUN not in data.translate(_DIGITS_AS_ZERO)
-
-
 def long_numbers(data: bytes) -> list[int]:
     """Where in `data` a number orjson would read inexactly may start (a run of 19 digits)."""
     zeros = data.translate(_DIGITS_AS_ZERO)
@@ -73,14 +68,15 @@ def long_numbers(data: bytes) -> list[int]:
 
 def loads(data: bytes, max_depth: int = MAX_DEPTH) -> Any:
     """The JSON value of `data` (UTF-8), as given; JsonError says why not. `max_depth`: above
-    MAX_DEPTH only for what tui-insert wrote itself (a record wrapped in a report line)."""
-    if max_depth == MAX_DEPTH:
+    MAX_DEPTH only for what tui-insert wrote itself (a record wrapped in a report line), which
+    orjson still reads when it nests no deeper than its own limit."""
+    if max_depth >= MAX_DEPTH:
         try:
             value = orjson.loads(data)
         except orjson.JSONDecodeError:
             pass
         else:
-            if fast_loads_is_exact(data):
+            if not long_numbers(data):
                 return value
             # Exact digits are needed, and orjson has judged the depth already: msgspec reads
             # long integers exactly, as fast (and refuses what the standard library has to

@@ -398,36 +398,28 @@ class CsvReader:
         while len(given) < size:
             line = rows.line_num + 1
             tap.taken.clear()
+            problem = None
             try:
                 row = next(rows, None)
             except csv.Error as e:
-                bad = BadRecord(f"line {line} is not valid CSV: {e}", _given(tap.taken), line)
-                given.append(bad)
-                records.append(bad)
-                continue
-            if row is None:
-                break
-            if not row:
-                continue
-            if len(row) != width:
-                bad = BadRecord(
-                    f"line {line} has {len(row)} cells, the header has {width}",
-                    _given(tap.taken),
-                    line,
-                )
-                given.append(bad)
-                records.append(bad)
-                continue
-            kept = cells(row)
-            joined = "".join(kept)
-            if not joined.isascii():
-                try:
-                    joined.encode("utf-8")
-                except UnicodeEncodeError:
-                    bad = BadRecord(f"line {line} is not UTF-8 text", _given(tap.taken), line)
-                    given.append(bad)
-                    records.append(bad)
+                problem = f"is not valid CSV: {e}"
+            else:
+                if row is None:
+                    break
+                if not row:
                     continue
+                if len(row) != width:
+                    problem = f"has {len(row)} cells, the header has {width}"
+                else:
+                    kept = cells(row)
+                    joined = "".join(kept)
+                    if not joined.isascii() and not _is_utf8(joined):
+                        problem = "is not UTF-8 text"
+            if problem is not None:
+                bad = BadRecord(f"line {line} {problem}", _given(tap.taken), line)
+                given.append(bad)
+                records.append(bad)
+                continue
             given.append(dict(zip(fields, kept, strict=True)))
             records.append(
                 {name: conv(cell) for name, conv, cell in zip(fields, convert, kept, strict=True)}
@@ -465,6 +457,15 @@ def _columns(source: Source, header: list[str]) -> list[int]:
             f" ({', '.join(fields)}): {'; '.join(problems)}"
         )
     return [header.index(name) for name in fields]
+
+
+def _is_utf8(text: str) -> bool:
+    """Whether text read with surrogateescape came from UTF-8 bytes (no escapes in it)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _given(lines: list[str]) -> str:

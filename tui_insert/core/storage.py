@@ -366,8 +366,6 @@ class DryStore(Store):
         self._know_nothing_yet(path, table, on_load, on_wait)
         self._conn = None  # type: ignore[assignment]
         if empty or not path.exists():
-            if on_load is not None:
-                on_load(0, self.ids)
             return
         # No log beside the file: nothing half-written, read it as it is on disk.
         wal, _, journal = side_files(path)
@@ -382,8 +380,6 @@ class DryStore(Store):
         # A file without the table (a run would create it) holds nothing yet.
         if self.table.name in tables_in(self._conn, self.table.name):
             self._reload()
-        elif self._on_load is not None:
-            self._on_load(0, self.ids)
 
     def _stored_resets(self) -> int:
         if STATE_TABLE not in tables_in(self._conn, STATE_TABLE):

@@ -14,10 +14,9 @@ from tui_insert.ui.recent_outcomes import RecentOutcomes
 def counts_text(progress: TableProgress, width: int) -> str:
     """'1,234 of about 200,000' (≈ where 'about' does not fit in `width`), then the inserted
     and rejected counts, one a line. The total shown is never below the processed count."""
-    processed = progress.processed
-    total = max(progress.total, processed)
+    processed, total = progress.processed, progress.shown_total
     of = f"{total:,}"
-    if progress.estimated and not progress.done:
+    if progress.total_is_estimate:
         of = f"about {total:,}"
         if width and len(f"{processed:,} of {of}") > width:
             of = f"≈{total:,}"
@@ -57,8 +56,7 @@ class DatabasePanel(Vertical):
 
     def show(self, progress: TableProgress, seconds: float) -> None:
         """Bring the panel up to date; `seconds` is the time the table has been running."""
-        total = max(progress.total, progress.processed)
-        self._bar.update(total=total or None, progress=progress.processed)
+        self._bar.update(total=progress.shown_total or None, progress=progress.processed)
         # Orders wait for the users and products they name; nothing moves until then.
         self.border_subtitle = (
             "done" if progress.done else "running" if progress.processed else "waiting"
