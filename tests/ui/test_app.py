@@ -328,26 +328,25 @@ async def test_while_the_question_is_open_only_quit_applies(db_dir: Path) -> Non
 async def test_a_screen_shown_again_after_the_terminal_shrank_asks_for_a_larger_one(
     db_dir: Path,
 ) -> None:
-    """The terminal shrinks while the reset question covers the panels: once it is
-    answered, the panels follow the size they are shown at (Textual told only the screen on
-    top), and again once the terminal has grown."""
+    """The terminal shrinks while the browser is open over the summary over the panels:
+    Textual tells only the top screen and the one below it, so the panels, shown again once
+    both are closed, must look at the size themselves; and again once it has grown."""
     app = sample_app(db_dir)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await pilot.press("s")  # the panels
-        main = app.screen
-        assert main.has_class("-narrow")
-        await pilot.press("x")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
-        await pilot.resize_terminal(50, 15)
-        await pilot.pause()
-        app.screen.dismiss(False)
-        await until(pilot, lambda: app.screen is main, "the panels again")
-        await until(pilot, lambda: main.has_class("-too-narrow"), "panels too narrow")
-        await pilot.press("x")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
-        await pilot.resize_terminal(100, 30)
-        await pilot.pause()
-        app.screen.dismiss(False)
-        await until(pilot, lambda: app.screen is main, "the panels again")
-        await until(pilot, lambda: not main.has_class("-too-narrow"), "panels wide enough")
+        assert isinstance(app.screen, SummaryScreen)
+        main = app.screen_stack[0]
+        for size, too_small in (((50, 15), True), ((100, 30), False)):
+            await pilot.press("b")
+            await until(pilot, lambda: len(app.screen_stack) == 3, "the browser")
+            await pilot.resize_terminal(*size)
+            await until(pilot, lambda t=too_small: app.screen.has_class("-too-narrow") == t, "top")
+            await pilot.press("b")  # back to the summary
+            await until(pilot, lambda: isinstance(app.screen, SummaryScreen), "the summary")
+            await pilot.press("s")  # and to the panels
+            await until(pilot, lambda: app.screen is main, "the panels")
+            await until(
+                pilot, lambda t=too_small: main.has_class("-too-narrow") == t, "panels follow"
+            )
+            await pilot.press("s")
+            await until(pilot, lambda: isinstance(app.screen, SummaryScreen), "summary again")

@@ -37,7 +37,7 @@ from tui_insert.core.browse import (
     position_text,
 )
 from tui_insert.core.rules import visible
-from tui_insert.ui.too_small import FitsTheTerminal, TooSmall
+from tui_insert.ui.too_small import TooSmall
 
 CHECK_SECONDS = 1.0  # how often the browser looks for changes in the files
 BUSY_AFTER_SECONDS = 0.25  # a query that takes longer says so (and that escape cancels it)
@@ -74,7 +74,7 @@ def _filter_text(filter_: Filter | None) -> str:
     return f'{op}"{value}"'  # text that would read as something else: "> 5", = "7"
 
 
-class BrowserScreen(FitsTheTerminal, Screen[None]):
+class BrowserScreen(Screen[None]):
     CSS_PATH = Path(__file__).with_name("browser_screen.tcss")
     TITLE = "tui-insert browser"
     BINDINGS = [

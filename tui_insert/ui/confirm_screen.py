@@ -10,10 +10,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from tui_insert.ui.too_small import FitsTheTerminal, TooSmall
+from tui_insert.ui.too_small import TooSmall
 
 
-class ConfirmScreen(FitsTheTerminal, ModalScreen[bool]):
+class ConfirmScreen(ModalScreen[bool]):
     CSS_PATH = Path(__file__).with_name("confirm_screen.tcss")
     BINDINGS = [
         Binding("y", "answer(True)", "Yes"),

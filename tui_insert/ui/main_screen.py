@@ -15,10 +15,10 @@ from tui_insert.core.tables import TABLES
 from tui_insert.core.waiting import Wait
 from tui_insert.ui.database_panel import DatabasePanel
 from tui_insert.ui.outcome_text import wait_line
-from tui_insert.ui.too_small import FitsTheTerminal, TooSmall
+from tui_insert.ui.too_small import TooSmall
 
 
-class MainScreen(FitsTheTerminal, Screen[None]):
+class MainScreen(Screen[None]):
     CSS_PATH = Path(__file__).with_name("main_screen.tcss")
 
     def __init__(self) -> None:

@@ -12,10 +12,10 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Log, Static
 
 from tui_insert.core.report import RunSummary
-from tui_insert.ui.too_small import FitsTheTerminal, TooSmall
+from tui_insert.ui.too_small import TooSmall
 
 
-class SummaryScreen(FitsTheTerminal, Screen[None]):
+class SummaryScreen(Screen[None]):
     CSS_PATH = Path(__file__).with_name("summary_screen.tcss")
     BINDINGS = [Binding("s,escape", "app.pop_screen", "Close summary")]
 

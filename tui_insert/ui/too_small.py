@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.text import Text
-from textual import events
 from textual.widgets import Static
 
 MIN_WIDTH = 60
@@ -30,13 +29,3 @@ class TooSmall(Static):
             f" (it is {width}×{height} now).",
             justify="center",
         )
-
-
-class FitsTheTerminal:
-    """For a screen: its breakpoint classes follow the terminal's size also when it is
-    shown (pushed, or uncovered) after the terminal changed size — Textual sets them only on
-    a resize, and only on the screen on top then."""
-
-    def on_screen_resume(self) -> None:
-        size = self.app.size  # type: ignore[attr-defined]
-        self.post_message(events.Resize(size, size))  # type: ignore[attr-defined]
