@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import itertools
+import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.pgserver import Servers
 
 
 @pytest.fixture
@@ -26,3 +31,27 @@ def used_db_dir(tmp_path: Path) -> Path:
     )
     assert done.returncode == 0, done.stderr
     return db_dir
+
+
+# --- real PostgreSQL servers -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_servers() -> Iterator[Servers]:
+    """Three PostgreSQL servers, one per dataset, started once for the whole test run."""
+    with Servers() as servers:
+        yield servers
+
+
+_databases = itertools.count(1)
+
+
+@pytest.fixture
+def pg(pg_servers: Servers) -> Iterator[dict[str, str]]:
+    """A new, empty database on each of the three servers: table name -> connection URI."""
+    name = f"test_{os.getpid()}_{next(_databases)}"
+    for server in pg_servers.servers.values():
+        server.execute(f"CREATE DATABASE {name}")
+    yield {table: server.uri(name) for table, server in pg_servers.servers.items()}
+    for server in pg_servers.servers.values():
+        server.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
