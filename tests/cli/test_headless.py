@@ -284,7 +284,7 @@ def test_reset_on_a_terminal_asks_naming_each_database(tmp_path: Path, used_db_d
     assert files_in(used_db_dir) == before
     code, screen = in_terminal(["reset", "--db-dir", used_db_dir], answer=b"y\n")
     assert code == 0, screen
-    assert b"emptied users.db (8 rows removed)" in screen
+    assert b"emptied users in users.db (8 rows removed)" in screen
     tui_insert("run", "--headless", "--db-dir", used_db_dir)
     code, screen = in_terminal(["reset", "--yes", "--db-dir", used_db_dir])
     assert code == 0 and b"[y/N]" not in screen

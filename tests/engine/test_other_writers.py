@@ -42,7 +42,9 @@ from tests.helpers import (
 )
 from tui_insert.core.checks import database_paths
 from tui_insert.core.generate import generate_dataset
-from tui_insert.core.storage import connect, prepare_databases
+from tui_insert.core.storage import prepare_stores
+from tui_insert.core.stores import store_targets
+from tui_insert.core.stores.sqlite import connect
 
 # --- what must hold at every moment -----------------------------------------------------------
 
@@ -76,7 +78,7 @@ def run_args(data: Path, db_dir: Path, *more: str) -> list[str | Path]:
 
 def _prestored_users(db_dir: Path, count: int) -> None:
     """`count` users already stored by another program (ids 1,000,001…, emails pre{i}@p.co)."""
-    prepare_databases(db_dir)
+    prepare_stores(store_targets(db_dir))
     conn = sqlite3.connect(database_paths(db_dir)["users"])
     conn.executemany(
         "INSERT INTO users VALUES (?, ?, ?)",

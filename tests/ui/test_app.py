@@ -16,7 +16,8 @@ from tests.helpers import count_rows, dump
 from tests.ui.polling import until, workers_done
 from tui_insert.core.engine import Run
 from tui_insert.core.sources import find_sources
-from tui_insert.core.storage import prepare_databases
+from tui_insert.core.storage import prepare_stores
+from tui_insert.core.stores import store_targets
 from tui_insert.ui.app import TuiInsertApp, make_app
 from tui_insert.ui.confirm_screen import ConfirmScreen
 from tui_insert.ui.database_panel import DatabasePanel
@@ -199,7 +200,7 @@ async def test_a_lock_held_by_another_program_is_shown_and_waited_out(
     db_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TUI_INSERT_NOTICE_SECONDS", "0.3")  # read by the run's node processes
-    prepare_databases(db_dir)  # the databases, so that one can be locked
+    prepare_stores(store_targets(db_dir))  # the databases, so that one can be locked
     blocker = sqlite3.connect(db_dir / "users.db", isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
     app = sample_app(db_dir)

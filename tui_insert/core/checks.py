@@ -1,4 +1,4 @@
-"""Checking the three databases before anything is written to any of them (SPEC §2).
+"""Checking a SQLite database file before anything is written to any store (SPEC §2).
 
 A file that is not SQLite, holds a table of that name with other columns, or cannot be written
 (read-only file, side file or folder; `chattr +i` too) is a DatabaseError naming it: exit 2,
@@ -50,10 +50,12 @@ def _read_schema(path: Path, table: Table, immutable: bool) -> tuple[list, list]
 def check_database(
     path: Path,
     table: Table,
+    columns_sql: str,
     on_wait: OnWait | None = None,
     stop: threading.Event | None = None,
 ) -> None:
-    """Raise DatabaseError if `path` exists but cannot hold `table`. Writes nothing."""
+    """Raise DatabaseError if `path` exists but cannot hold `table` (whose columns, in SQLite's
+    SQL, are `columns_sql`). Writes nothing."""
     if not path.exists():
         return
     if not path.is_file():
@@ -75,12 +77,12 @@ def check_database(
             if getattr(e, "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
                 raise DatabaseError(f"{path}: not an SQLite database, or a damaged one") from None
             raise DatabaseError(f"{path}: cannot read: {e}") from None
-    wanted = [(name, type_, name == "id") for name, type_ in table.columns]
+    wanted = [(name, SQL_TYPES[kind], name == table.key) for name, kind in table.columns]
     if found and found != wanted:
         have = ", ".join(
             " ".join(filter(None, (n, t, "PRIMARY KEY" if pk else ""))) for n, t, pk in found
         )
-        need = table.create_sql.split("(", 1)[1].rstrip(")")
+        need = columns_sql
         raise DatabaseError(
             f"{path}: table {table.name} has columns ({have}), tui-insert needs ({need})"
         )
@@ -88,6 +90,10 @@ def check_database(
         raise DatabaseError(
             f"{path}: table {STATE_TABLE} has other columns than tui-insert's bookkeeping (resets)"
         )
+
+
+# The declared kinds of column (tables.py) as SQLite types.
+SQL_TYPES = {"integer": "INTEGER", "text": "TEXT", "real": "REAL"}
 
 
 def _existing_folder(folder: Path) -> Path:
@@ -145,29 +151,3 @@ def check_writable(path: Path) -> None:
         # it): only one that is still there counts.
         if not os.access(file, os.W_OK) and file.exists():
             raise DatabaseError(f"{path}: cannot write: {which} is read-only")
-
-
-def check_databases(
-    db_dir: Path,
-    *,
-    writable: bool = False,
-    on_wait: OnWait | None = None,
-    stop: threading.Event | None = None,
-) -> None:
-    """Check all three files before anything is written to any of them."""
-    if db_dir.exists() and not db_dir.is_dir():
-        raise DatabaseError(f"database folder {db_dir} is not a folder")
-    if not db_dir.exists():
-        # A run creates the database folder, but not the folders above it: a mistyped path
-        # should be said so, not quietly made.
-        parent = db_dir.absolute().parent
-        if not parent.is_dir():
-            what = "is not a folder" if parent.exists() else "does not exist"
-            raise DatabaseError(
-                f"database folder {db_dir}: {parent} {what} (only the last folder is created)"
-            )
-    if writable:  # first: reading a WAL database in a read-only folder fails obscurely
-        for path in database_paths(db_dir).values():
-            check_writable(path)
-    for name, path in database_paths(db_dir).items():
-        check_database(path, TABLES[name], on_wait, stop)

@@ -23,21 +23,21 @@ import signal
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from tui_insert.core.checks import check_databases, database_paths
 from tui_insert.core.errors import InputError, UserError
-from tui_insert.core.identity import FileId
 from tui_insert.core.node import Go, NodeSettings, Progress, node_main
-from tui_insert.core.reset import empty_databases
+from tui_insert.core.reset import empty_stores
 from tui_insert.core.rules import Reason
 from tui_insert.core.sources import Source
 from tui_insert.core.spool import SpoolFolder
-from tui_insert.core.storage import create_databases
+from tui_insert.core.storage import check_stores, create_stores
+from tui_insert.core.stores import store_targets
+from tui_insert.core.stores.base import Target
 from tui_insert.core.tables import REFERENCED, TABLES
 from tui_insert.core.waiting import OnWait, Stopped, Wait
 
@@ -52,7 +52,7 @@ class TableProgress:
     """Running figures of one table, kept current by the run; read them from anywhere."""
 
     table: str
-    database: Path
+    database: str  # the store, as reports and panels name it (a file's name, host:port/db)
     total: int = 0
     estimated: bool = False  # `total` is an estimate until the table's input has been read
     processed: int = 0
@@ -128,7 +128,7 @@ class Run:
     def __init__(
         self,
         sources: dict[str, Source],
-        db_dir: Path,
+        stores: Path | Mapping[str, Target],
         *,
         workers: int = DEFAULT_WORKERS,
         latency: float = 0.0,
@@ -140,7 +140,8 @@ class Run:
         dry_run: bool = False,
         spool_rejects: bool = True,
     ) -> None:
-        """`clock` times the run (a test may freeze it). `on_wait` hears every notice of a
+        """`stores`: each table's store, or a folder holding the three SQLite files.
+        `clock` times the run (a test may freeze it). `on_wait` hears every notice of a
         long wait for a lock (from any thread), also while preparing or resetting.
         `dry_run`: decide every record against what is stored (as if emptied first, with
         `reset`) and write nothing to any database. `spool_rejects`: keep the rejected
@@ -148,7 +149,7 @@ class Run:
         if not 1 <= workers <= MAX_WORKERS:
             raise UserError(f"--workers must be from 1 to {MAX_WORKERS}, got {workers}")
         self.sources = sources
-        self.db_dir = db_dir
+        self.stores = store_targets(stores) if isinstance(stores, Path) else dict(stores)
         self.workers = workers
         self.latency = latency
         # With a simulated latency each record is its own chunk, so a person sees them arrive.
@@ -159,12 +160,11 @@ class Run:
         self.as_json = as_json
         self.clock = clock
         self.on_wait = on_wait
-        self._identities: dict[str, FileId] = {}
+        self._identities: dict[str, Hashable] = {}
         self._spool = SpoolFolder()
         self.spool_dir = self._spool.path
-        paths = database_paths(db_dir)
         self.progress: dict[str, TableProgress] = {
-            name: TableProgress(name, paths[name], clock=clock) for name in TABLES
+            name: TableProgress(name, self.stores[name].name, clock=clock) for name in TABLES
         }
         self.error: str | None = None
         self.started_at: float | None = None
@@ -178,24 +178,24 @@ class Run:
     # -- before the run -----------------------------------------------------------------------
 
     def prepare(self, before_writing: Callable[[], None] | None = None) -> None:
-        """Open every input (in the nodes), then check, create and prepare the databases.
+        """Open every input (in the nodes), then check, create and prepare the stores.
         Raises UserError, with every file left as it was, or Cancelled if `stop()` was called
         meanwhile. `before_writing` runs last of the checks, before the first write."""
         try:
             self._start_nodes()
             if self._stopping:
                 raise Cancelled
-            check_databases(
-                self.db_dir, writable=not self.dry_run, on_wait=self.on_wait, stop=self._stop
+            check_stores(
+                self.stores, writable=not self.dry_run, on_wait=self.on_wait, stop=self._stop
             )
             if before_writing is not None:
                 before_writing()
             if self.dry_run:
                 return
             # Checked just above: created (and emptied) without checking again.
-            self._identities = create_databases(self.db_dir, self.on_wait, self._stop)
+            self._identities = create_stores(self.stores, self.on_wait, self._stop)
             if self.reset:
-                empty_databases(self.db_dir, self.on_wait, self._stop)
+                empty_stores(self.stores, self.on_wait, self._stop)
         except Stopped:
             self._abort()
             raise Cancelled from None
@@ -213,7 +213,7 @@ class Run:
             settings = NodeSettings(
                 table=name,
                 source=self.sources[name],
-                db_dir=self.db_dir,
+                stores=self.stores,
                 spool_dir=self.spool_dir,
                 workers=self.workers,
                 latency=self.latency,
@@ -331,7 +331,7 @@ class Run:
             how = f", killed by {signal.Signals(-code).name}"
         elif code:
             how = f", exit code {code}"
-        database = self.progress[name].database
+        database = self.stores[name].label
         return f"the {name} node ended unexpectedly{how}; it was writing {database}"
 
     def _fail(self, error: str) -> None:

@@ -40,32 +40,31 @@ import sys
 import threading
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from tui_insert.core import rules
-from tui_insert.core.checks import database_paths
 from tui_insert.core.errors import StoreError, UserError
-from tui_insert.core.identity import FileId, abandoned
+from tui_insert.core.identity import abandoned
 from tui_insert.core.idset import IdSet
-from tui_insert.core.locks import ReferenceLock
 from tui_insert.core.report import SpoolWriter
 from tui_insert.core.sources import RecordReader, Source, open_reader
-from tui_insert.core.storage import DryStore, ReferenceReader, Store
+from tui_insert.core.storage import DryStore, Store
+from tui_insert.core.stores.base import ReferenceSource, Target
 from tui_insert.core.tables import TABLES
-from tui_insert.core.waiting import POLL_SECONDS, OnWait, Patience, Stopped, Wait
+from tui_insert.core.waiting import OnWait, Patience, Stopped, Wait
 
 # Outcomes sent to the parent per commit, for a UI's list of recent outcomes.
 RECENT_PER_CHUNK = 50
 
 
 class Go(NamedTuple):
-    """From the parent: the databases are ready, as they were prepared."""
+    """From the parent: the stores are ready, as they were prepared (their identities)."""
 
-    identities: dict[str, FileId]
+    identities: dict[str, Hashable]
 
 
 class StoredIds(NamedTuple):
@@ -96,7 +95,7 @@ class TableDone(NamedTuple):
 class NodeSettings:
     table: str
     source: Source
-    db_dir: Path
+    stores: dict[str, Target]  # every table's: its own, and those it refers to
     spool_dir: Path
     workers: int
     latency: float
@@ -120,12 +119,7 @@ class Reference:
         self.resets: int | None = None  # None: nothing seen yet
         self.done = False
         self.changed = threading.Condition()
-        self.reader: ReferenceReader | None = None  # opened by the node
-
-    @property
-    def lock(self) -> ReferenceLock:
-        assert self.reader is not None
-        return self.reader.lock
+        self.reader: ReferenceSource | None = None  # opened by the node
 
     def learn(self, resets: int, ids: list[int]) -> None:
         """Holding `changed`: these ids were stored under that reset count."""
@@ -228,9 +222,9 @@ class TableNode:
         control: Connection,
         references: dict[str, Connection],
         subscribers: list[Connection],
-        identities: dict[str, FileId],
+        identities: dict[str, Hashable],
     ) -> None:
-        """`identities`: each database file as the run prepared it (see storage.Identity)."""
+        """`identities`: each store as the run prepared it (see stores/base.py)."""
         self.settings = settings
         self.identities = identities
         self.name = settings.table
@@ -272,13 +266,13 @@ class TableNode:
         ]
         for thread in listeners:
             thread.start()
-        paths = database_paths(self.settings.db_dir)
+        targets = self.settings.stores
         identities = self.identities
         settings = self.settings
         try:
             if settings.dry_run:
                 self.store = DryStore(
-                    paths[self.name],
+                    targets[self.name],
                     TABLES[self.name],
                     empty=settings.empty,
                     on_load=self._announce_ids,
@@ -286,18 +280,18 @@ class TableNode:
                 )
             else:
                 for name, reference in self.references.items():
-                    reference.reader = ReferenceReader(
-                        paths[name], TABLES[name], expected=identities.get(name)
+                    reference.reader = targets[name].reference(
+                        TABLES[name], expected=identities.get(name)
                     )
                 self.store = Store(
-                    paths[self.name],
+                    targets[self.name],
                     TABLES[self.name],
                     expected=identities.get(self.name),
                     on_load=self._announce_ids,
                     on_wait=self._notify_wait,
                     # Orders take their write lock only while holding the reference locks,
                     # so they try it without waiting and let go of everything if it is taken.
-                    busy_seconds=0 if self.references else POLL_SECONDS,
+                    wait_for_lock=not self.references,
                 )
             self.spool = SpoolWriter(
                 self.name,
@@ -314,11 +308,11 @@ class TableNode:
             for thread in workers:
                 thread.join()
             if self.done and self.error is None and not settings.dry_run:
-                # Reported only if the files written are still the files at their paths.
-                self.store.identity.verify()
+                # Reported only if the stores written are still the ones the run prepared.
+                self.store.verify()
                 for reference in self.references.values():
                     assert reference.reader is not None
-                    reference.reader.identity.verify()
+                    reference.reader.verify()
         except BaseException as e:  # noqa: BLE001 - reported to the parent
             self._fail(e)
         finally:
@@ -508,7 +502,8 @@ class TableNode:
             store.begin(stop)
             yield
             return
-        locks = [self.references[name].lock for _, name in self._referred]
+        locks = [self.references[name].reader for _, name in self._referred]
+        assert all(locks), "opened in run()"
         patience: Patience | None = None
         while True:
             with contextlib.ExitStack() as held:

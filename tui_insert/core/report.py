@@ -168,7 +168,7 @@ def write_report(run: Run, out: Output, *, as_json: bool) -> None:
     if as_json:
         tables = {
             name: {
-                "database": p.database.name,
+                "database": p.database,
                 "total": p.processed,
                 "inserted": p.inserted,
                 "rejected": p.rejected,
@@ -209,7 +209,7 @@ def copy_rejects(run: Run, out: Output) -> None:
 def summary_table(run: Run) -> str:
     rows = [("database", "total", "inserted", "rejected")]
     for p in run.progress.values():
-        rows.append((p.database.name, str(p.processed), str(p.inserted), str(p.rejected)))
+        rows.append((p.database, str(p.processed), str(p.inserted), str(p.rejected)))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = [
         "  ".join(
@@ -253,7 +253,7 @@ class RunSummary:
 def summarize(run: Run) -> RunSummary:
     """A finished run's figures."""
     tables = [
-        TableSummary(name, p.database.name, p.processed, p.inserted, p.rejected, p.elapsed)
+        TableSummary(name, p.database, p.processed, p.inserted, p.rejected, p.elapsed)
         for name, p in run.progress.items()
     ]
     reasons = [

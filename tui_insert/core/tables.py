@@ -8,7 +8,8 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Table:
     name: str
-    # (column, SQL type) in table order; the first is the INTEGER PRIMARY KEY `id`.
+    # (column, kind) in table order, kind one of "integer" (64-bit), "text", "real" (double
+    # precision); each kind of store names them in its own SQL. The first is the key.
     columns: tuple[tuple[str, str], ...]
     # Fields that must be whole numbers (CSV cells are converted to int when they are).
     integer_fields: frozenset[str] = frozenset()
@@ -28,29 +29,26 @@ class Table:
         return tuple(name for name, _ in self.columns)
 
     @property
-    def create_sql(self) -> str:
-        cols = ", ".join(
-            f"{name} {type_}{' PRIMARY KEY' if name == 'id' else ''}"
-            for name, type_ in self.columns
-        )
-        return f"CREATE TABLE IF NOT EXISTS {self.name} ({cols})"
+    def key(self) -> str:
+        """The primary key: the only constraint a store holds."""
+        return self.columns[0][0]
 
 
 USERS = Table(
     "users",
-    (("id", "INTEGER"), ("name", "TEXT"), ("email", "TEXT")),
+    (("id", "integer"), ("name", "text"), ("email", "text")),
     frozenset({"id"}),
     folded_unique="email",
 )
 PRODUCTS = Table(
     "products",
-    (("id", "INTEGER"), ("name", "TEXT"), ("price", "REAL")),
+    (("id", "integer"), ("name", "text"), ("price", "real")),
     frozenset({"id"}),
     frozenset({"price"}),
 )
 ORDERS = Table(
     "orders",
-    (("id", "INTEGER"), ("user_id", "INTEGER"), ("product_id", "INTEGER"), ("quantity", "INTEGER")),
+    (("id", "integer"), ("user_id", "integer"), ("product_id", "integer"), ("quantity", "integer")),
     frozenset({"id", "user_id", "product_id", "quantity"}),
     references=(("user_id", "users"), ("product_id", "products")),
 )
@@ -65,7 +63,8 @@ REFERENCED: tuple[str, ...] = tuple(
     if any(name == other for table in TABLES.values() for _, other in table.references)
 )
 
-# tui-insert's bookkeeping beside each table: one row, how many resets emptied the file. It
-# holds no validation; it tells a node that what it saw in the file before may be gone.
+# tui-insert's bookkeeping beside each table: how many resets emptied it (and, where the store
+# has no version of its own, a version every writer bumps). It holds no validation; it tells a
+# node that what it saw in the store before may be gone.
 STATE_TABLE = "tui_insert_state"
-STATE_COLUMNS = (("resets", "INTEGER"),)
+STATE_COLUMNS = (("resets", "INTEGER"),)  # in a SQLite file: one row

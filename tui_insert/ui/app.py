@@ -15,18 +15,16 @@ import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from multiprocessing import resource_tracker
-from pathlib import Path
 
 from textual import on
 from textual.app import App
 from textual.binding import Binding
 from textual.worker import Worker
 
-from tui_insert.core.checks import database_paths
 from tui_insert.core.engine import Cancelled, Run
 from tui_insert.core.errors import StoreError, UserError
 from tui_insert.core.report import RunSummary, rejected_lines, summarize
-from tui_insert.core.reset import reset_databases
+from tui_insert.core.reset import reset_stores
 from tui_insert.core.waiting import Stopped, Wait
 from tui_insert.ui import too_small
 from tui_insert.ui.browser_screen import BrowserScreen
@@ -70,23 +68,17 @@ class TuiInsertApp(App[int]):
         self.summary: RunSummary | None = None
         self.rejected: list[str] = []  # the last completed run's rejected records, as lines
         self._number = 0  # counts runs, so that a stopped run's late news is ignored
-        self.main = MainScreen()
+        self.main = MainScreen({name: t.name for name, t in settings.targets.items()})
         self._quitting = threading.Event()  # ends a reset that waits for a lock
 
     def get_default_screen(self) -> MainScreen:
         return self.main
 
     def on_mount(self) -> None:
-        self.sub_title = f"databases in {self._db_dir_name}"
+        self.sub_title = " · ".join(t.name for t in self.settings.targets.values())
         self.set_interval(REFRESH_SECONDS, self.refresh_panels)
         first_run, self._first_run = self._first_run, None
         self.start_run(reset=self.settings.reset_first, prepared=first_run)
-
-    @property
-    def _db_dir_name(self) -> str:
-        """The database folder as the user gave it."""
-        db_dir = self.settings.db_dir
-        return "the current folder" if db_dir == Path(".") else str(db_dir)
 
     # -- a run ----------------------------------------------------------------------------------
 
@@ -236,10 +228,8 @@ class TuiInsertApp(App[int]):
         self.start_run()
 
     def action_reset(self) -> None:
-        question = (
-            f"Empty users.db, products.db and orders.db in {self._db_dir_name}?"
-            " A run in progress is stopped first."
-        )
+        stores = ", ".join(t.label for t in self.settings.targets.values())
+        question = f"Empty every table of {stores}? A run in progress is stopped first."
         self.push_screen(ConfirmScreen(question), self._reset_if_confirmed)
 
     def _reset_if_confirmed(self, confirmed: bool | None) -> None:
@@ -255,7 +245,7 @@ class TuiInsertApp(App[int]):
         self.main.set_status("Emptying the databases…")
         try:
             removed = await asyncio.to_thread(
-                reset_databases, self.settings.db_dir, self._tell_wait, self._quitting
+                reset_stores, self.settings.targets, self._tell_wait, self._quitting
             )
         except Stopped:
             return
@@ -280,8 +270,7 @@ class TuiInsertApp(App[int]):
             self._tell_once("The summary opens when a run has completed.")
 
     def action_browse(self) -> None:
-        paths = list(database_paths(self.settings.db_dir).values())
-        self.push_screen(BrowserScreen(paths))
+        self.push_screen(BrowserScreen(list(self.settings.targets.values())))
 
     async def action_quit(self) -> None:
         self._quitting.set()

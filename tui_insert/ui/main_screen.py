@@ -21,10 +21,11 @@ from tui_insert.ui.too_small import TooSmall
 class MainScreen(Screen[None]):
     CSS_PATH = Path(__file__).with_name("main_screen.tcss")
 
-    def __init__(self) -> None:
+    def __init__(self, stores: dict[str, str]) -> None:
+        """`stores`: each table's store, as panels name it."""
         super().__init__()
         # Kept, not queried: a run's news may arrive while the app shuts down.
-        self._panels = [DatabasePanel(name, table.database) for name, table in TABLES.items()]
+        self._panels = [DatabasePanel(name, stores[name]) for name in TABLES]
         self._status = Static("", id="status", classes="status-line", markup=False)
         self._status_text = ""
 

@@ -1,14 +1,16 @@
-"""What a run in the app is made of: the inputs, the database folder, workers and latency."""
+"""What a run in the app is made of: the inputs, the stores, workers and latency."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from tui_insert.core.engine import DEFAULT_WORKERS, Run
 from tui_insert.core.sources import Source
+from tui_insert.core.stores import store_targets
+from tui_insert.core.stores.base import Target
 from tui_insert.core.waiting import OnWait
 
 # The UI's simulated latency per insert for the bundled sample unless --latency says
@@ -19,12 +21,18 @@ DEFAULT_LATENCY = 0.25
 @dataclass(frozen=True)
 class RunSettings:
     sources: dict[str, Source]
-    db_dir: Path
+    # Each table's store, or a folder holding the three SQLite files.
+    stores: Mapping[str, Target] | Path
     workers: int = DEFAULT_WORKERS
     latency: float = DEFAULT_LATENCY
     reset_first: bool = False
     # The latency is the bundled sample's default (not asked for), which the app says.
     sample_latency: bool = False
+
+    @property
+    def targets(self) -> dict[str, Target]:
+        stores = self.stores
+        return store_targets(stores) if isinstance(stores, Path) else dict(stores)
 
     @property
     def latency_text(self) -> str:
@@ -44,7 +52,7 @@ class RunSettings:
         """A run of these settings, not yet prepared."""
         return Run(
             self.sources,
-            self.db_dir,
+            self.targets,
             workers=self.workers,
             latency=self.latency,
             reset=reset,

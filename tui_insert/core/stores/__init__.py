@@ -30,7 +30,8 @@ def store_targets(db_dir: Path, given: dict[str, str | None] | None = None) -> d
     for name, table in TABLES.items():
         text = given.get(name)
         targets[name] = (
-            parse_target(text, f"--{name}-db") if text is not None
+            parse_target(text, f"--{name}-db")
+            if text is not None
             else SqliteTarget(db_dir / table.database)
         )
     names = list(targets)

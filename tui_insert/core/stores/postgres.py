@@ -22,20 +22,49 @@ named host:port/dbname.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import threading
+import zlib
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
+from psycopg import errors
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import TransactionStatus
 
-from tui_insert.core.errors import UserError
+from tui_insert.core.errors import DatabaseError, StoreChanged, StoreError, UserError
+from tui_insert.core.stores.base import Emptying, Loaded, ReferenceSource, Target, Writer
+from tui_insert.core.tables import STATE_TABLE, Table
+from tui_insert.core.waiting import POLL_SECONDS, OnWait, Patience, Stopped
+
+if TYPE_CHECKING:
+    from tui_insert.core.browse_postgres import PostgresReader
+
+R = TypeVar("R")
 
 _URI = re.compile(r"postgres(?:ql)?://", re.IGNORECASE)
 _USERINFO = re.compile(r"postgres(?:ql)?://([^@/?#]*)@", re.IGNORECASE)
 
 # Seconds to wait for a server to answer a connection attempt.
 CONNECT_SECONDS = 10
+# The declared kinds of column (tables.py) as PostgreSQL types, as format_type() names them.
+SQL_TYPES = {"integer": "bigint", "text": "text", "real": "double precision"}
+# The bookkeeping table: a row per dataset stored in this database.
+STATE_COLUMNS = (
+    ("dataset", "text", True),
+    ("resets", "bigint", False),
+    ("version", "bigint", False),
+)
+# The first key of every advisory lock tui-insert takes (the second names the table).
+_LOCK_CLASS = 0x7475_6900 >> 1  # "tui" in a positive int4
+# A shared reference lock is only ever kept waiting by a reset, which is quick: look again soon.
+_SHARED_POLL = min(POLL_SECONDS, 0.01)
+# Between two tries of a lock that another writer holds.
+_RETRY_PAUSE = min(POLL_SECONDS, 0.005)
 
 
 def is_postgres_uri(text: str) -> bool:
@@ -43,7 +72,7 @@ def is_postgres_uri(text: str) -> bool:
 
 
 def _scrubbed(message: str, uri: str) -> str:
-    """libpq's message about `uri`, without the password it may quote."""
+    """libpq's message about `uri`, on one line, without the password it may quote."""
     found = _USERINFO.match(uri)
     if found and ":" in found.group(1):
         secret = found.group(1).split(":", 1)[1]
@@ -53,11 +82,11 @@ def _scrubbed(message: str, uri: str) -> str:
 
 
 @dataclass(frozen=True)
-class PostgresTarget:
+class PostgresTarget(Target):
     """A PostgreSQL database named by a libpq URI. `conninfo` holds the password, if the URI
     gave one: it is only ever handed to libpq."""
 
-    label: str
+    where: str  # host:port/dbname
     conninfo: str = field(repr=False)
 
     @classmethod
@@ -65,7 +94,8 @@ class PostgresTarget:
         try:
             parts = conninfo_to_dict(uri)
         except psycopg.Error as e:
-            raise UserError(f"{option}: not a PostgreSQL URL libpq can read: {_scrubbed(str(e), uri)}") from None
+            reason = _scrubbed(str(e), uri)
+            raise UserError(f"{option}: not a PostgreSQL URL libpq can read: {reason}") from None
         env = os.environ
         host = parts.get("host") or parts.get("hostaddr") or env.get("PGHOST") or "localhost"
         port = parts.get("port") or env.get("PGPORT") or "5432"
@@ -75,23 +105,639 @@ class PostgresTarget:
         return cls(f"{shown}:{port}/{dbname}", uri)
 
     @property
-    def name(self) -> str:
-        return self.label
+    def label(self) -> str:
+        return self.where
 
     @property
-    def files(self) -> tuple:
-        return ()
+    def name(self) -> str:
+        return self.where
 
-    def clashes_with(self, other: object) -> bool:
+    def clashes_with(self, other: Target) -> bool:
         return False  # one database may hold several datasets: each has its own locks
 
     def exists(self) -> bool:
         return True
 
-    def browser(self):  # type: ignore[no-untyped-def]
+    def connect(self, error: type[Exception] = DatabaseError) -> psycopg.Connection[Any]:
+        """A connection in autocommit mode (transactions are begun explicitly) whose commits are
+        durable when they return; a failure to connect is `error` naming the store."""
+        try:
+            conn = psycopg.connect(
+                self.conninfo,
+                autocommit=True,
+                connect_timeout=CONNECT_SECONDS,
+                application_name="tui-insert",
+            )
+        except psycopg.Error as e:
+            raise error(
+                f"{self.label}: cannot connect: {_scrubbed(str(e), self.conninfo)}"
+            ) from None
+        try:
+            with _named(self.label, error):
+                conn.execute("SET synchronous_commit = on")
+                conn.execute("SET client_encoding = 'UTF8'")
+                conn.execute(f"SET lock_timeout = {int(POLL_SECONDS * 1000)}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    # -- before a run ---------------------------------------------------------------------
+
+    def check(
+        self,
+        table: Table,
+        *,
+        writable: bool,
+        on_wait: OnWait | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        label = self.label
+        with contextlib.closing(self.connect()) as conn, _named(label, DatabaseError):
+            encoding = conn.execute("SHOW server_encoding").fetchone()[0]  # type: ignore[index]
+            if encoding.upper() not in ("UTF8", "UTF-8"):
+                raise DatabaseError(
+                    f"{label}: the database's encoding is {encoding}; tui-insert needs UTF8"
+                )
+            schema = _schema(conn, label)
+            where = f"{schema}.{table.name}"
+            found = _columns(conn, schema, table.name)
+            wanted = [(n, SQL_TYPES[kind], n == table.key) for n, kind in table.columns]
+            if found is not None and found != wanted:
+                raise DatabaseError(
+                    f"{label}: table {where} has columns ({_described(found)}),"
+                    f" tui-insert needs ({_described(wanted)})"
+                )
+            state = _columns(conn, schema, STATE_TABLE)
+            if state is not None and state != list(STATE_COLUMNS):
+                raise DatabaseError(
+                    f"{label}: table {schema}.{STATE_TABLE} has other columns than tui-insert's"
+                    f" bookkeeping ({_described(list(STATE_COLUMNS))})"
+                )
+            role = conn.execute("SELECT current_user").fetchone()[0]  # type: ignore[index]
+            needs: list[tuple[str, str]] = []
+            if found is not None:
+                needs += [(where, "SELECT")]
+            if writable:
+                _check_writable(conn, label)
+                creating = found is None or state is None
+                if creating and not _granted(conn, "has_schema_privilege(%s, 'CREATE')", schema):
+                    raise DatabaseError(
+                        f"{label}: cannot create tables: role {role} has no CREATE"
+                        f" privilege on schema {schema} (PostgreSQL 15 and later grant"
+                        f" none on public): GRANT CREATE ON SCHEMA {schema} TO {role}"
+                    )
+                if found is not None:
+                    needs += [(where, "INSERT"), (where, "DELETE")]
+                if state is not None:
+                    state_where = f"{schema}.{STATE_TABLE}"
+                    needs += [(state_where, p) for p in ("SELECT", "INSERT", "UPDATE")]
+            for relation, privilege in needs:
+                query = f"has_table_privilege(%s, '{privilege}')"
+                if not _granted(conn, query, _qualified(schema, relation.split(".", 1)[1])):
+                    raise DatabaseError(
+                        f"{label}: role {role} has no {privilege} privilege on table {relation}"
+                    )
+
+    def create(
+        self, table: Table, on_wait: OnWait | None = None, stop: threading.Event | None = None
+    ) -> Hashable:
+        if stop is not None and stop.is_set():
+            raise Stopped
+        label = self.label
+        with contextlib.closing(self.connect()) as conn, _named(label, DatabaseError):
+            names = _Names(conn, table)
+            columns = ", ".join(
+                f"{n} {SQL_TYPES[kind]}{' PRIMARY KEY' if n == table.key else ''}"
+                for n, kind in table.columns
+            )
+            state = ", ".join(
+                f"{n} {t}{' PRIMARY KEY' if key else ''}" for n, t, key in STATE_COLUMNS
+            )
+
+            def attempt() -> None:
+                conn.execute("BEGIN")
+                # Two runs creating at once would both try to add the same catalog rows.
+                conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (_LOCK_CLASS,))
+                conn.execute(f"CREATE TABLE IF NOT EXISTS {names.table} ({columns})")
+                conn.execute(f"CREATE TABLE IF NOT EXISTS {names.state} ({state})")
+                conn.execute(
+                    f"INSERT INTO {names.state} (dataset, resets, version) VALUES (%s, 0, 0)"
+                    " ON CONFLICT (dataset) DO NOTHING",
+                    (table.name,),
+                )
+                conn.execute("COMMIT")
+
+            _waiting_for_locks(conn, attempt, label, "locked by another program", on_wait, stop)
+            return names.identity()
+
+    # -- a run ----------------------------------------------------------------------------
+
+    def writer(
+        self,
+        table: Table,
+        *,
+        expected: Hashable | None,
+        on_wait: OnWait | None,
+        wait_for_lock: bool = True,
+    ) -> PostgresWriter:
+        return PostgresWriter(self, table, expected, on_wait, wait_for_lock)
+
+    def reference(self, table: Table, *, expected: Hashable | None) -> PostgresReference:
+        return PostgresReference(self, table, expected)
+
+    def snapshot(self, table: Table, on_wait: OnWait | None = None) -> Loaded | None:
+        with contextlib.closing(self.connect(StoreError)) as conn, _named(self.label):
+            names = _Names(conn, table)
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                if names.oid() is None:
+                    return None  # a run would create it: nothing stored yet
+                counted = _columns(conn, names.schema, STATE_TABLE) is not None
+                return _load(conn, names, table, counted=counted)[0]
+            finally:
+                conn.execute("ROLLBACK")
+
+    def emptying(
+        self, table: Table, on_wait: OnWait | None, stop: threading.Event | None
+    ) -> PostgresEmptying:
+        return PostgresEmptying(self, table, on_wait, stop)
+
+    def browser(self) -> PostgresReader:
         from tui_insert.core.browse_postgres import PostgresReader
 
         return PostgresReader(self)
+
+
+@contextlib.contextmanager
+def _named(label: str, error: type[Exception] = StoreError) -> Iterator[None]:
+    """A failure of the server as `error` naming the store (a table dropped meanwhile as
+    StoreChanged); locks are the callers' to wait out."""
+    try:
+        yield
+    except errors.LockNotAvailable:
+        raise
+    except errors.UndefinedTable:
+        raise StoreChanged(
+            f"{label}: a table tui-insert was using was dropped; the run stopped"
+        ) from None
+    except psycopg.Error as e:
+        raise error(f"{label}: {' '.join(str(e).split())}") from None
+
+
+def _waiting_for_locks(
+    conn: psycopg.Connection[Any],
+    attempt: Callable[[], R],
+    label: str,
+    reason: str,
+    on_wait: OnWait | None,
+    stop: threading.Event | None,
+) -> R:
+    """`attempt()` until it gets past other sessions' locks (each try waits `lock_timeout`);
+    a transaction it leaves open on failing is rolled back."""
+    patience: Patience | None = None
+    while True:
+        try:
+            result = attempt()
+            break
+        except errors.LockNotAvailable:
+            _rollback(conn)
+            patience = patience or Patience(label, reason, on_wait, stop)
+            patience.tick(_RETRY_PAUSE)
+        except BaseException:
+            with contextlib.suppress(psycopg.Error):
+                _rollback(conn)
+            raise
+    if patience is not None:
+        patience.done()
+    return result
+
+
+def _rollback(conn: psycopg.Connection[Any]) -> None:
+    if conn.info.transaction_status != TransactionStatus.IDLE:
+        conn.execute("ROLLBACK")
+
+
+def _schema(conn: psycopg.Connection[Any], label: str) -> str:
+    """The first schema of the search_path that exists (and this role may use)."""
+    schema = conn.execute("SELECT current_schema()").fetchone()[0]  # type: ignore[index]
+    if schema is None:
+        path = conn.execute("SHOW search_path").fetchone()[0]  # type: ignore[index]
+        raise DatabaseError(
+            f"{label}: no schema of the search_path ({path}) exists or may be used:"
+            " tui-insert creates its tables in the first one"
+        )
+    return str(schema)
+
+
+def _qualified(schema: str, name: str) -> str:
+    return f"{_quote(schema)}.{_quote(name)}"
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _columns(
+    conn: psycopg.Connection[Any], schema: str, name: str
+) -> list[tuple[str, str, bool]] | None:
+    """(name, type, is part of the primary key) of the columns of table `schema.name`; None
+    if there is no such relation. A view or another kind of relation by that name is an
+    error."""
+    found = conn.execute(
+        "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relname = %s",
+        (schema, name),
+    ).fetchone()
+    if found is None:
+        return None
+    if found[0] not in ("r", "p"):
+        raise DatabaseError(f"{schema}.{name} exists and is not a table")
+    rows = conn.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod),"
+        " coalesce(a.attnum = ANY(i.indkey), false)"
+        " FROM pg_attribute a"
+        " JOIN pg_class c ON c.oid = a.attrelid"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary"
+        " WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped"
+        " ORDER BY a.attnum",
+        (schema, name),
+    ).fetchall()
+    return [(n, t, bool(pk)) for n, t, pk in rows]
+
+
+def _described(columns: list[tuple[str, str, bool]]) -> str:
+    return ", ".join(f"{n} {t}{' PRIMARY KEY' if pk else ''}" for n, t, pk in columns)
+
+
+def _granted(conn: psycopg.Connection[Any], test: str, what: str) -> bool:
+    return bool(conn.execute(f"SELECT {test}", (what,)).fetchone()[0])  # type: ignore[index]
+
+
+def _check_writable(conn: psycopg.Connection[Any], label: str) -> None:
+    """A server that can take no writes at all: a standby, or read-only by default."""
+    if conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]:  # type: ignore[index]
+        raise DatabaseError(f"{label}: cannot write: the server is a standby (read-only)")
+    read_only = conn.execute("SHOW default_transaction_read_only").fetchone()[0]  # type: ignore[index]
+    if read_only == "on":
+        raise DatabaseError(
+            f"{label}: cannot write: transactions are read-only (default_transaction_read_only)"
+        )
+
+
+class _Names:
+    """A table's SQL names on one connection: in the first schema of its search_path."""
+
+    def __init__(self, conn: psycopg.Connection[Any], table: Table) -> None:
+        self.conn = conn
+        self.schema = _schema(conn, "")
+        self.table = _qualified(self.schema, table.name)
+        self.state = _qualified(self.schema, STATE_TABLE)
+        self.dataset = table.name
+        # Unique per table and schema; a clash of two keys would only make them wait more.
+        self.lock_key = zlib.crc32(f"{self.schema}.{table.name}".encode()) & 0x7FFF_FFFF
+
+    def oid(self) -> int | None:
+        found = self.conn.execute("SELECT to_regclass(%s)::oid", (self.table,)).fetchone()
+        return None if found is None or found[0] is None else int(found[0])
+
+    def identity(self) -> tuple[int, int | None]:
+        """The database's oid and the table's: a table dropped and made again has another."""
+        row = self.conn.execute(
+            "SELECT (SELECT oid FROM pg_database WHERE datname = current_database()),"
+            " to_regclass(%s)::oid",
+            (self.table,),
+        ).fetchone()
+        assert row is not None
+        return int(row[0]), None if row[1] is None else int(row[1])
+
+
+def _load(
+    conn: psycopg.Connection[Any], names: _Names, table: Table, *, counted: bool = True
+) -> tuple[Loaded, tuple[int, int]]:
+    """What the table holds, and its (resets, version), inside the caller's transaction."""
+    unique = table.folded_unique
+    if unique is not None:
+        rows = conn.execute(f"SELECT id, {unique} FROM {names.table} ORDER BY id").fetchall()
+        ids = [rid for rid, _ in rows]
+    else:
+        rows = []
+        ids = [rid for (rid,) in conn.execute(f"SELECT id FROM {names.table}")]
+    state = (0, 0)
+    if counted:
+        found = conn.execute(
+            f"SELECT resets, version FROM {names.state} WHERE dataset = %s", (names.dataset,)
+        ).fetchone()
+        if found is not None:
+            state = (int(found[0]), int(found[1]))
+    return Loaded(ids, rows, state[0]), state
+
+
+class PostgresWriter(Writer):
+    def __init__(
+        self,
+        target: PostgresTarget,
+        table: Table,
+        expected: Hashable | None,
+        on_wait: OnWait | None,
+        wait_for_lock: bool,
+    ) -> None:
+        self.label = target.label
+        self.table = table
+        self._on_wait = on_wait
+        self._wait_for_lock = wait_for_lock
+        self._expected = expected
+        self._conn = target.connect(StoreError)
+        try:
+            with _named(self.label):
+                self._names = _Names(self._conn, table)
+                self.verify()
+        except BaseException:
+            self._conn.close()
+            raise
+        names = self._names
+        self._lock_sql = f"LOCK TABLE {names.table} IN EXCLUSIVE MODE"
+        self._look_sql = (
+            f"SELECT resets, version, to_regclass(%s)::oid FROM {names.state} WHERE dataset = %s"
+        )
+        self._copy_sql = (
+            f"COPY {names.table} ({', '.join(table.fields)}) FROM STDIN (FORMAT BINARY)"
+        )
+        self._types = [
+            {"integer": "int8", "text": "text", "real": "float8"}[k] for _, k in table.columns
+        ]
+        self._bump_sql = (
+            f"UPDATE {names.state} SET version = version + 1 WHERE dataset = %s"
+            " RETURNING resets, version"
+        )
+        self._version: tuple[int, int] | None = None  # as last loaded or committed
+        self._seen: tuple[int, int] | None = None  # as read under the lock
+        self._wrote = False
+
+    def _in_transaction(self) -> bool:
+        return self._conn.info.transaction_status != TransactionStatus.IDLE
+
+    def load(self) -> Loaded:
+        conn = self._conn
+        with _named(self.label):
+            if self._in_transaction():
+                loaded, self._version = _load(conn, self._names, self.table)
+                return loaded
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                loaded, self._version = _load(conn, self._names, self.table)
+            finally:
+                _rollback(conn)
+            return loaded
+
+    def changed(self) -> bool:
+        return self._seen != self._version
+
+    def begin(self, stop: threading.Event) -> None:
+        conn = self._conn
+
+        def attempt() -> None:
+            conn.execute("BEGIN")
+            conn.execute(self._lock_sql)
+
+        with _named(self.label):
+            _waiting_for_locks(
+                conn, attempt, self.label, "locked by another program", self._on_wait, stop
+            )
+        self._look()
+
+    def try_begin(self) -> bool:
+        conn = self._conn
+        try:
+            with _named(self.label):
+                conn.execute("BEGIN")
+                conn.execute(self._lock_sql + " NOWAIT")
+        except errors.LockNotAvailable:
+            with _named(self.label):
+                _rollback(conn)
+            return False
+        except BaseException:
+            with contextlib.suppress(psycopg.Error):
+                _rollback(conn)
+            raise
+        self._look()
+        return True
+
+    def _look(self) -> None:
+        """Holding the lock: the table's version, and that it is still the table prepared."""
+        try:
+            with _named(self.label):
+                row = self._conn.execute(
+                    self._look_sql, (self._names.table, self._names.dataset)
+                ).fetchone()
+            if row is None:
+                raise StoreChanged(
+                    f"{self.label}: tui-insert's bookkeeping row for {self.table.name} was"
+                    " removed while tui-insert was using it; the run stopped"
+                )
+            if self._expected is not None and row[2] != self._expected[1]:  # type: ignore[index]
+                raise self._changed()
+            self._seen = (int(row[0]), int(row[1]))
+            self._wrote = False
+        except BaseException:
+            self.rollback()
+            raise
+
+    def _changed(self) -> StoreChanged:
+        return StoreChanged(
+            f"{self.label}: the table {self.table.name} was dropped or replaced while tui-insert"
+            " was using it; the run stopped"
+        )
+
+    def insert(self, rows: list[tuple]) -> None:
+        if not rows:
+            return
+        with _named(self.label), self._conn.cursor() as cur, cur.copy(self._copy_sql) as copy:
+            copy.set_types(self._types)
+            write = copy.write_row
+            for row in rows:
+                write(row)
+        self._wrote = True
+
+    def commit(self) -> None:
+        conn = self._conn
+        with _named(self.label):
+            if self._wrote:
+                # Tells every other writer of this table that what it holds in memory is old.
+                row = conn.execute(self._bump_sql, (self._names.dataset,)).fetchone()
+                assert row is not None
+                self._version = self._seen = (int(row[0]), int(row[1]))
+            conn.execute("COMMIT")
+            self._wrote = False
+
+    def rollback(self) -> None:
+        with _named(self.label):
+            _rollback(self._conn)
+        self._wrote = False
+
+    def verify(self) -> None:
+        if self._expected is None:
+            return
+        with _named(self.label):
+            if self._names.identity() != self._expected:
+                raise self._changed()
+
+    def close(self) -> None:
+        with contextlib.suppress(psycopg.Error):
+            _rollback(self._conn)
+        self._conn.close()
+
+
+class PostgresReference(ReferenceSource):
+    """Reads in READ ONLY transactions; its reference lock is an advisory lock of the table."""
+
+    def __init__(self, target: PostgresTarget, table: Table, expected: Hashable | None) -> None:
+        self.label = target.label
+        self.table = table
+        self._expected = expected
+        self._conn = target.connect(StoreError)
+        try:
+            with _named(self.label):
+                self._conn.execute("SET default_transaction_read_only = on")
+                self._names = _Names(self._conn, table)
+                self.verify()
+        except BaseException:
+            self._conn.close()
+            raise
+        names = self._names
+        self._look_up_sql = (
+            f"SELECT (SELECT resets FROM {names.state} WHERE dataset = %s), to_regclass(%s)::oid,"
+            f" ARRAY(SELECT id FROM {names.table} WHERE id = ANY(%s::int8[]))"
+        )
+
+    @contextlib.contextmanager
+    def shared(self, on_wait: OnWait | None, stop: threading.Event | None) -> Iterator[None]:
+        conn, key = self._conn, self._names.lock_key
+        patience: Patience | None = None
+        with _named(self.label):
+            while not conn.execute(
+                "SELECT pg_try_advisory_lock_shared(%s, %s)", (_LOCK_CLASS, key)
+            ).fetchone()[0]:  # type: ignore[index]
+                patience = patience or Patience(
+                    self.label, "being emptied by a reset", on_wait, stop
+                )
+                patience.tick(_SHARED_POLL)
+        if patience is not None:
+            patience.done()
+        try:
+            yield
+        finally:
+            with _named(self.label):
+                conn.execute("SELECT pg_advisory_unlock_shared(%s, %s)", (_LOCK_CLASS, key))
+
+    def held(self) -> bool:
+        # An advisory lock belongs to the database, not to a file that could be moved away.
+        return True
+
+    def look_up(
+        self, ids: list[int], on_wait: OnWait | None, stop: threading.Event | None
+    ) -> tuple[int, set[int]]:
+        names = self._names
+        with _named(self.label):
+            row = self._conn.execute(
+                self._look_up_sql, (names.dataset, names.table, ids)
+            ).fetchone()
+        assert row is not None
+        if self._expected is not None and row[1] != self._expected[1]:  # type: ignore[index]
+            raise StoreChanged(
+                f"{self.label}: the table {self.table.name} was dropped or replaced while"
+                " tui-insert was using it; the run stopped"
+            )
+        return int(row[0] or 0), set(row[2])
+
+    def verify(self) -> None:
+        if self._expected is None:
+            return
+        with _named(self.label):
+            if self._names.identity() != self._expected:
+                raise StoreChanged(
+                    f"{self.label}: the table {self.table.name} was dropped or replaced while"
+                    " tui-insert was using it; the run stopped"
+                )
+
+    def close(self) -> None:
+        self._conn.close()  # its advisory locks go with it
+
+
+class PostgresEmptying(Emptying):
+    def __init__(
+        self,
+        target: PostgresTarget,
+        table: Table,
+        on_wait: OnWait | None,
+        stop: threading.Event | None,
+    ) -> None:
+        self.label = target.label
+        self.table = table
+        self._on_wait = on_wait
+        self._stop = stop
+        self._conn = target.connect()
+        with _named(self.label, DatabaseError):
+            self._names = _Names(self._conn, table)
+
+    def lock(self, referenced: bool) -> bool:
+        conn, names = self._conn, self._names
+        with _named(self.label):
+            if referenced:
+                # Waits in the server's queue (lock_timeout at a time), where it also holds
+                # back orders commits that come after it: they try their shared lock and wait.
+                _waiting_for_locks(
+                    conn,
+                    lambda: conn.execute(
+                        "SELECT pg_advisory_lock(%s, %s)", (_LOCK_CLASS, names.lock_key)
+                    ),
+                    self.label,
+                    "in use by a running tui-insert",
+                    self._on_wait,
+                    self._stop,
+                )
+            if names.oid() is None:
+                return False
+
+            def attempt() -> None:
+                conn.execute("BEGIN")
+                conn.execute(f"LOCK TABLE {names.table} IN EXCLUSIVE MODE")
+
+            _waiting_for_locks(
+                conn, attempt, self.label, "locked by another program", self._on_wait, self._stop
+            )
+        return True
+
+    def delete(self) -> int:
+        conn, names = self._conn, self._names
+        with _named(self.label, DatabaseError):
+            count = conn.execute(f"DELETE FROM {names.table}").rowcount
+            state = ", ".join(
+                f"{n} {t}{' PRIMARY KEY' if key else ''}" for n, t, key in STATE_COLUMNS
+            )
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {names.state} ({state})")
+            conn.execute(
+                f"INSERT INTO {names.state} (dataset, resets, version) VALUES (%s, 1, 1)"
+                " ON CONFLICT (dataset) DO UPDATE"
+                " SET resets = {0}.resets + 1, version = {0}.version + 1".format(names.state),
+                (names.dataset,),
+            )
+        return count
+
+    def still_held(self) -> bool:
+        return True
+
+    def commit(self) -> None:
+        try:
+            self._conn.execute("COMMIT")
+        except psycopg.Error as e:
+            raise StoreError(f"{self.label}: cannot empty: {' '.join(str(e).split())}") from None
+
+    def close(self) -> None:
+        with contextlib.suppress(psycopg.Error):
+            _rollback(self._conn)
+        self._conn.close()  # and with it, the advisory lock
 
 
 def _login() -> str:
