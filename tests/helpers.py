@@ -19,12 +19,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from tui_insert.core.checks import database_paths
 from tui_insert.core.engine import Run
 from tui_insert.core.report import outcome_spool
 from tui_insert.core.sources import find_sources
+from tui_insert.core.stores import store_targets
+from tui_insert.core.stores.base import Target
 
 
 class Outcomes:
@@ -48,10 +51,26 @@ class Outcomes:
         return [x["message"] for x in record["reasons"]]
 
 
+# A run's stores, as the tests name them: a folder of SQLite files, or table -> PostgreSQL URI.
+Stores = Path | dict[str, str]
+
+
+def store_args(stores: Stores) -> list[str]:
+    """The command-line options that name these stores."""
+    if isinstance(stores, Path):
+        return ["--db-dir", str(stores)]
+    return [arg for name, uri in stores.items() for arg in (f"--{name}-db", uri)]
+
+
+def targets(stores: Stores) -> Path | dict[str, Target]:
+    """These stores as the engine takes them."""
+    return stores if isinstance(stores, Path) else store_targets(Path("."), dict(stores))
+
+
 @contextmanager
-def running(db_dir: Path, data_dir: Path | None = None, **kw: Any) -> Iterator[Run]:
-    """A real run (real processes and threads, real files), started; closed afterwards."""
-    run = Run(find_sources(data_dir), db_dir, **kw)
+def running(stores: Stores, data_dir: Path | None = None, **kw: Any) -> Iterator[Run]:
+    """A real run (real processes and threads, real stores), started; closed afterwards."""
+    run = Run(find_sources(data_dir), targets(stores), **kw)
     try:
         run.prepare()
         run.start()
@@ -61,51 +80,67 @@ def running(db_dir: Path, data_dir: Path | None = None, **kw: Any) -> Iterator[R
 
 
 def run_engine(
-    db_dir: Path, data_dir: Path | None = None, *, workers: int = 1, **kw: Any
+    stores: Stores, data_dir: Path | None = None, *, workers: int = 1, **kw: Any
 ) -> tuple[Run, Outcomes]:
     """Run the real engine to the end."""
-    with running(db_dir, data_dir, workers=workers, **kw) as run:
+    with running(stores, data_dir, workers=workers, **kw) as run:
         assert run.wait(120), "the run did not end"
         assert run.state == "completed", run.error
         return run, Outcomes(run)
 
 
-def dump(db_dir: Path) -> dict[str, list[tuple]]:
+def table_rows(stores: Stores, table: str) -> list[tuple]:
+    """Every row of `table`, by id, read without writing ([] while it is not there)."""
+    if isinstance(stores, Path):
+        path = database_paths(stores)[table]
+        if not path.exists():
+            return []
+        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            return conn.execute(f"SELECT * FROM {table} ORDER BY id").fetchall()
+        except sqlite3.OperationalError:
+            return []
+        finally:
+            conn.close()
+    with psycopg.connect(stores[table], autocommit=True) as conn:
+        try:
+            return conn.execute(f"SELECT * FROM {table} ORDER BY id").fetchall()
+        except psycopg.errors.UndefinedTable:
+            return []
+
+
+def dump(stores: Stores) -> dict[str, list[tuple]]:
     """Every row of the three tables, by id."""
-    out = {}
-    for name, path in database_paths(db_dir).items():
-        conn = sqlite3.connect(path)
-        out[name] = conn.execute(f"SELECT * FROM {name} ORDER BY id").fetchall()
-        conn.close()
-    return out
+    return {name: table_rows(stores, name) for name in ("users", "products", "orders")}
 
 
-def orphan_orders(db_dir: Path) -> list[tuple]:
-    """Stored orders whose user or product is not stored."""
-    paths = database_paths(db_dir)
-    conn = sqlite3.connect(paths["orders"])
-    try:
-        conn.execute("ATTACH DATABASE ? AS u", (str(paths["users"]),))
-        conn.execute("ATTACH DATABASE ? AS p", (str(paths["products"]),))
-        return conn.execute(
-            "SELECT * FROM orders o WHERE NOT EXISTS (SELECT 1 FROM u.users WHERE id = o.user_id)"
-            " OR NOT EXISTS (SELECT 1 FROM p.products WHERE id = o.product_id)"
-        ).fetchall()
-    finally:
-        conn.close()
+def orphan_orders(stores: Stores) -> list[tuple]:
+    """Stored orders whose user or product is not stored (judged here, apart from the
+    engine)."""
+    stored = dump(stores)
+    users = {row[0] for row in stored["users"]}
+    products = {row[0] for row in stored["products"]}
+    return [o for o in stored["orders"] if o[1] not in users or o[2] not in products]
 
 
-def duplicate_emails(db_dir: Path) -> list[str]:
+def duplicate_emails(stores: Stores) -> list[str]:
     """Emails (case-folded) held by more than one stored user."""
-    conn = sqlite3.connect(database_paths(db_dir)["users"])
-    try:
-        seen: dict[str, int] = {}
-        for (email,) in conn.execute("SELECT email FROM users"):
-            key = email.casefold()
-            seen[key] = seen.get(key, 0) + 1
-        return [key for key, n in seen.items() if n > 1]
-    finally:
-        conn.close()
+    seen: dict[str, int] = {}
+    for _, _, email in table_rows(stores, "users"):
+        key = email.casefold()
+        seen[key] = seen.get(key, 0) + 1
+    return [key for key, n in seen.items() if n > 1]
+
+
+def stored_count(stores: Stores, table: str) -> int:
+    """Rows in `table` now (0 while it is not there)."""
+    if isinstance(stores, Path):
+        return count_rows(database_paths(stores)[table], table)
+    with psycopg.connect(stores[table], autocommit=True) as conn:
+        try:
+            return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]
+        except psycopg.errors.UndefinedTable:
+            return 0
 
 
 def integrity(db_dir: Path) -> dict[str, str]:
@@ -147,6 +182,24 @@ def wait_for_rows(
         assert proc.poll() is None, "the process ended before it stored anything"
         time.sleep(0.01)
     raise AssertionError(f"no rows in {path} after {timeout} s")
+
+
+def wait_until_stored(
+    stores: Stores,
+    table: str,
+    proc: subprocess.Popen[bytes],
+    at_least: int = 1,
+    timeout: float = 60,
+) -> int:
+    """Poll until a running process has committed rows to `table` in `stores`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = stored_count(stores, table)
+        if rows >= at_least:
+            return rows
+        assert proc.poll() is None, "the process ended before it stored anything"
+        time.sleep(0.01)
+    raise AssertionError(f"fewer than {at_least} rows in {table} after {timeout} s")
 
 
 # Wait notices after a fraction of a second, so that tests of long waits stay short.
