@@ -452,18 +452,16 @@ class TableNode:
         decision = None
         with self._locked():
             try:
-                if self.name == "users":
-                    decision = rules.decide_users(checked, store.ids, store.email_holders)
-                elif self.name == "products":
-                    decision = rules.decide_products(checked, store.ids)
-                else:
-                    users, products = (
-                        self.references[name].stored(
-                            self._named(checked, column), self.stop_requested, self._notify_wait
-                        )
-                        for column, name in self._referred
+                # The ids these orders name that are stored, proven under the reference locks.
+                found = {
+                    name: self.references[name].stored(
+                        self._named(checked, column), self.stop_requested, self._notify_wait
                     )
-                    decision = rules.decide_orders(checked, store.ids, users, products)
+                    for column, name in self._referred
+                }
+                decision = rules.decide(
+                    TABLES[self.name], checked, store.ids, store.email_holders, found
+                )
                 if decision.rows:
                     store.insert(decision.rows)
                 store.commit()

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 from tui_insert.core import jsonio
 from tui_insert.core.idset import IdSet
 from tui_insert.core.jsonio import BigInteger
-from tui_insert.core.tables import TABLES
+from tui_insert.core.tables import TABLES, Table
 
 MAX_ID = 2**63 - 1
 
@@ -440,6 +440,24 @@ def decide_orders(
             reasons.sort(key=_ORDER["orders"])
         out.append(reasons)
     return Decision(rows, out, [row[0] for row in rows], [])
+
+
+def decide(
+    table: Table,
+    checked: list[tuple],
+    ids: IdSet,
+    holders: dict[str, int],
+    found: dict[str, set[int]],
+) -> Decision:
+    """A chunk of `table` against what is stored, as its declaration asks: duplicate ids
+    always, its folded-unique field (users' emails) and the references it makes (orders'
+    users and products: `found`, the ids named that are stored, per table)."""
+    if table.folded_unique is not None:
+        return decide_users(checked, ids, holders)
+    if table.references:
+        users, products = (found[other] for _, other in table.references)
+        return decide_orders(checked, ids, users, products)
+    return decide_products(checked, ids)
 
 
 CHECKS: dict[str, Callable[[Iterable[Any]], list[tuple]]] = {
