@@ -207,14 +207,14 @@ def copy_rejects(run: Run, out: Output) -> None:
 
 
 def summary_table(run: Run) -> str:
-    rows = [("database", "total", "inserted", "rejected")]
+    rows = [("table", "database", "total", "inserted", "rejected")]
     for p in run.progress.values():
-        rows.append((p.database, str(p.processed), str(p.inserted), str(p.rejected)))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        rows.append((p.table, p.database, str(p.processed), str(p.inserted), str(p.rejected)))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = [
         "  ".join(
-            cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)
-        )
+            cell.ljust(widths[i]) if i < 2 else cell.rjust(widths[i]) for i, cell in enumerate(row)
+        ).rstrip()
         for row in rows
     ]
     dry = " (dry run: nothing was written)" if run.dry_run else ""

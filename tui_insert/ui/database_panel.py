@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.content import Content
 from textual.widgets import ProgressBar, Static
 
 from tui_insert.core.engine import TableProgress
+from tui_insert.core.rules import visible
 from tui_insert.ui.outcome_text import outcome_line, rate, wait_line
 from tui_insert.ui.recent_outcomes import RecentOutcomes
 
@@ -32,7 +34,10 @@ class DatabasePanel(Vertical):
     def __init__(self, table: str, database: str) -> None:
         super().__init__(id=f"panel-{table}", classes="database-panel")
         self.table = table
-        self.border_title = database
+        # "users.db" says which table it holds; a server's "host:5432/shop" does not. Content,
+        # not a string: a path is text, never markup.
+        title = database if database.startswith(table) else f"{table} · {database}"
+        self.border_title = Content(visible(title))
         self.border_subtitle = "waiting"
         self._last_position = 0
         self._bar = ProgressBar(total=None, show_eta=False, id="progress")

@@ -46,9 +46,12 @@ class SummaryScreen(Screen[None]):
 
     def on_mount(self) -> None:
         databases = self.query_one("#databases", DataTable)
-        databases.add_columns("database", "total", "inserted", "rejected", "success", "time")
+        databases.add_columns(
+            "table", "database", "total", "inserted", "rejected", "success", "time"
+        )
         for t in self.summary.tables:
             databases.add_row(
+                Text(t.table),
                 Text(t.database),
                 Text(f"{t.total:,}", justify="right"),
                 Text(f"{t.inserted:,}", justify="right"),
@@ -57,9 +60,9 @@ class SummaryScreen(Screen[None]):
                 Text(f"{t.seconds:.2f} s", justify="right"),
             )
         reasons = self.query_one("#reasons", DataTable)
-        reasons.add_columns("database", "reason", "records")
+        reasons.add_columns("table", "reason", "records")
         for table, code, count in self.summary.reasons:
-            reasons.add_row(Text(f"{table}.db"), Text(code), Text(f"{count:,}", justify="right"))
+            reasons.add_row(Text(table), Text(code), Text(f"{count:,}", justify="right"))
         self.show_rejected()
         # The list takes the keys (end, page down...) at once; tab goes to the tables.
         self.query_one("#rejected", Log).focus()
