@@ -159,7 +159,7 @@ def test_plain_report_lines_then_summary(tmp_path: Path) -> None:
     assert lines[9].startswith("users #10 id=10 rejected  invalid_name:")
     assert lines[27].startswith("orders #8 id=8 rejected  unknown_user:")
     assert "invalid_quantity" in lines[27]
-    assert lines[-4].split() == ["users.db", "10", "8", "2"]
+    assert lines[-4].split() == ["users", "users.db", "10", "8", "2"]
     assert lines[-1].startswith("completed in")
 
 

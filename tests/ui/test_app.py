@@ -54,20 +54,20 @@ async def test_sample_run_ends_on_the_summary_with_the_exact_counts(db_dir: Path
         await settle(pilot)
         assert isinstance(app.screen, SummaryScreen)
         rows = table_rows(app.screen.query_one("#databases", DataTable))
-        assert [row[:5] for row in rows] == [
-            ["users.db", "10", "8", "2", "80.0%"],
-            ["products.db", "10", "9", "1", "90.0%"],
-            ["orders.db", "10", "7", "3", "70.0%"],
+        assert [row[:6] for row in rows] == [
+            ["users", "users.db", "10", "8", "2", "80.0%"],
+            ["products", "products.db", "10", "9", "1", "90.0%"],
+            ["orders", "orders.db", "10", "7", "3", "70.0%"],
         ]
         reasons = table_rows(app.screen.query_one("#reasons", DataTable))
         assert sorted(reasons) == sorted(
             [
-                ["users.db", "duplicate_email", "1"],
-                ["users.db", "invalid_name", "1"],
-                ["products.db", "invalid_price", "1"],
-                ["orders.db", "unknown_user", "2"],
-                ["orders.db", "invalid_quantity", "2"],
-                ["orders.db", "unknown_product", "1"],
+                ["users", "duplicate_email", "1"],
+                ["users", "invalid_name", "1"],
+                ["products", "invalid_price", "1"],
+                ["orders", "unknown_user", "2"],
+                ["orders", "invalid_quantity", "2"],
+                ["orders", "unknown_product", "1"],
             ]
         )
         rejected = app.screen.query_one("#rejected", Log).lines
