@@ -1,12 +1,13 @@
 """A randomized interleaving test of tui-insert's invariants, in the spirit of Jepsen.
 
-Several `tui-insert` processes work on one database folder at once: runs of data sets whose
-ids overlap and whose emails differ only in case, resets, and SIGKILL of any of them at random
-moments. A checker that shares no code with the engine (plain sqlite3 and its own case
-folding) stops every live process at check points (SIGSTOP, so the three files are read at one
-instant), verifies, and lets them go on (SIGCONT):
+Several `tui-insert` processes work on the same three stores at once — a folder of SQLite
+files, PostgreSQL servers, or a mix (`servers`: table -> URI): runs of data sets whose ids
+overlap and whose emails differ only in case, resets, and SIGKILL of any of them at random
+moments. A checker that shares no code with the engine (plain sqlite3 and psycopg, and its own
+case folding) stops every live process at check points (SIGSTOP, so the three stores are read
+at one instant), verifies, and lets them go on (SIGCONT):
 
-- each file passes `PRAGMA integrity_check`;
+- each SQLite file passes `PRAGMA integrity_check`;
 - no stored order names a user or a product that is not stored;
 - no two stored users share an email (case-folded) and no id is stored twice;
 - every stored row is exactly a record of one of the data sets;
@@ -43,6 +44,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+
+import psycopg
 
 TABLES = {
     "users": ("id", "name", "email"),
@@ -160,12 +163,18 @@ def _collect(process: Process) -> None:
 # --- the checker ---------------------------------------------------------------------------------
 
 
-def read_rows(db_dir: Path) -> dict[str, list[tuple]]:
-    """Every row of the three tables (none for a file or table not there yet)."""
+def read_rows(db_dir: Path, servers: dict[str, str] | None = None) -> dict[str, list[tuple]]:
+    """Every row of the three tables (none for a file or table not there yet): from the
+    PostgreSQL database in `servers` for a table there, else from its file in `db_dir`."""
     out: dict[str, list[tuple]] = {}
     for table, fields in TABLES.items():
-        path = db_dir / f"{table}.db"
         out[table] = []
+        if servers and table in servers:
+            with psycopg.connect(servers[table], autocommit=True) as pg:
+                with suppress(psycopg.errors.UndefinedTable):
+                    out[table] = pg.execute(f"SELECT {', '.join(fields)} FROM {table}").fetchall()
+            continue
+        path = db_dir / f"{table}.db"
         if not path.exists():
             continue
         conn = sqlite3.connect(path, timeout=2)
@@ -185,8 +194,11 @@ def read_rows(db_dir: Path) -> dict[str, list[tuple]]:
 
 
 class Checker:
-    def __init__(self, db_dir: Path, datasets: list[Path], seed: int) -> None:
+    def __init__(
+        self, db_dir: Path, datasets: list[Path], seed: int, servers: dict[str, str] | None
+    ) -> None:
         self.db_dir = db_dir
+        self.servers = servers
         self.seed = seed
         self.records: dict[int, dict[str, list[dict[str, Any]]]] = {
             k: {t: json.loads((d / f"{t}.json").read_text()) for t in TABLES}
@@ -206,7 +218,7 @@ class Checker:
         raise Violation(f"seed {self.seed}: {what}")
 
     def check(self, processes: list[Process], now: float) -> None:
-        stored = read_rows(self.db_dir)
+        stored = read_rows(self.db_dir, self.servers)
         self.checks += 1
         ids = {t: [r[0] for r in rows] for t, rows in stored.items()}
         for table, table_ids in ids.items():
@@ -325,13 +337,23 @@ def _check_point(processes: list[Process], checker: Checker) -> None:
 
 
 def interleave(
-    root: Path, seed: int, count: int, records: int = 600, datasets: int = 3, live: int = 4
+    root: Path,
+    seed: int,
+    count: int,
+    records: int = 600,
+    datasets: int = 3,
+    live: int = 4,
+    servers: dict[str, str] | None = None,
 ) -> Checker:
-    """Run `count` random steps against one database folder under `root`, checking as it
-    goes; raises Violation on the first invariant broken."""
+    """Run `count` random steps against one set of stores (a database folder under `root`,
+    with the tables in `servers` on PostgreSQL instead), checking as it goes; raises
+    Violation on the first invariant broken."""
     rnd = random.Random(seed)
     db_dir = root / "db"
-    checker = Checker(db_dir, make_datasets(root, rnd, datasets, records), seed)
+    checker = Checker(db_dir, make_datasets(root, rnd, datasets, records), seed, servers)
+    stores = ["--db-dir", str(db_dir)]
+    for table, uri in (servers or {}).items():
+        stores += [f"--{table}-db", uri]
     processes: list[Process] = []
     try:
         for _ in range(count):
@@ -343,17 +365,19 @@ def interleave(
             if step == "run":
                 k = rnd.randrange(datasets)
                 args = ["run", "--headless", "--json", "--data", str(root / f"data{k}")]
-                args += ["--db-dir", str(db_dir), "--workers", str(rnd.choice([1, 2, 4]))]
+                args += [*stores, "--workers", str(rnd.choice([1, 2, 4]))]
                 if rnd.random() < 0.5:
                     args += ["--latency", "1ms"]  # a record a chunk: many short commits
                 processes.append(Process("run", k, _start(args), time.monotonic()))
             elif step == "reset":
                 before = at_one_instant(
                     processes,
-                    lambda: {(t, r) for t, rows in read_rows(db_dir).items() for r in rows},
+                    lambda: {
+                        (t, r) for t, rows in read_rows(db_dir, servers).items() for r in rows
+                    },
                 )
                 started = time.monotonic()
-                reset = _start(["reset", "--db-dir", str(db_dir)])
+                reset = _start(["reset", *stores])
                 processes.append(Process("reset", None, reset, started, before=before))
             elif step == "kill":
                 # The victim is one of the last processes started, alive or not, drawn so
