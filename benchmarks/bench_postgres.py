@@ -150,7 +150,14 @@ class Bench:
             server.execute("CHECKPOINT")
 
     def engine_args(self) -> list[str]:
-        args = [*self.tui, "run", "--headless", "--json", "--data", str(self.data[self.opts.format])]
+        args = [
+            *self.tui,
+            "run",
+            "--headless",
+            "--json",
+            "--data",
+            str(self.data[self.opts.format]),
+        ]
         if self.opts.workers is not None:
             args += ["--workers", str(self.opts.workers)]
         return args
@@ -299,7 +306,9 @@ def main() -> int:
         wall = f"{r.wall:8.2f}" if r.wall is not None else f"{'-':>8}"
         rss = f"{r.rss_mb:8.0f}" if r.rss_mb is not None else f"{'-':>8}"
         result = "FAIL" if r.error else "ok"
-        print(f"{r.round:>5} {r.step:<14} {wall} {rss}  {result:<6}{fmt_rows(r.rows)}  {r.digest or ''}")
+        print(
+            f"{r.round:>5} {r.step:<14} {wall} {rss}  {result:<6}{fmt_rows(r.rows)}  {r.digest or ''}"
+        )
     for r in runs:
         if r.error:
             print(f"\nFAIL round {r.round} {r.step}: {r.error}")

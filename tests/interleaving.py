@@ -170,9 +170,11 @@ def read_rows(db_dir: Path, servers: dict[str, str] | None = None) -> dict[str, 
     for table, fields in TABLES.items():
         out[table] = []
         if servers and table in servers:
-            with psycopg.connect(servers[table], autocommit=True) as pg:
-                with suppress(psycopg.errors.UndefinedTable):
-                    out[table] = pg.execute(f"SELECT {', '.join(fields)} FROM {table}").fetchall()
+            with (
+                psycopg.connect(servers[table], autocommit=True) as pg,
+                suppress(psycopg.errors.UndefinedTable),
+            ):
+                out[table] = pg.execute(f"SELECT {', '.join(fields)} FROM {table}").fetchall()
             continue
         path = db_dir / f"{table}.db"
         if not path.exists():

@@ -333,11 +333,11 @@ def _check_rejects_path(path: Path, sources: dict[str, Source], targets: dict[st
     """The rejects file is written from scratch: it must be none of the files the run reads
     or writes (an input, a database or a file SQLite keeps beside one)."""
     theirs = [source.path for source in sources.values()]
-    for target in targets.values():
-        theirs += target.files
-    target = path.resolve()
+    for store in targets.values():
+        theirs += store.files
+    resolved = path.resolve()
     for other in theirs:
-        same = other.resolve() == target
+        same = other.resolve() == resolved
         if not same and path.exists() and other.exists():
             same = os.path.samefile(path, other)  # a hard link, say
         if same:

@@ -341,3 +341,32 @@ def socket_port() -> Iterator[int]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         yield s.getsockname()[1]
+
+
+def test_a_role_with_only_the_privileges_named_runs_and_resets(
+    pg_servers: Servers, pg: dict[str, str]
+) -> None:
+    """Tables made beforehand (by a first run as the owner); then a role granted exactly what
+    docs/postgresql.md names, and no CREATE, runs and resets on the users server."""
+    assert tui_insert("run", "--headless", *store_args(pg)).returncode == 0
+    server = pg_servers["users"]
+    dbname = pg["users"].rsplit("/", 1)[1]
+    server.execute("DROP ROLE IF EXISTS carol")
+    server.execute("CREATE ROLE carol LOGIN")
+    server.execute("GRANT SELECT, INSERT, DELETE ON users TO carol", dbname=dbname)
+    server.execute("GRANT SELECT, INSERT, UPDATE ON tui_insert_state TO carol", dbname=dbname)
+    carol = {**pg, "users": server.uri(dbname, user="carol")}
+    try:
+        result = tui_insert("run", "--headless", "--json", *store_args(carol))
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["tables"]["users"]["rejected"] == 10
+        result = tui_insert("reset", "--yes", *store_args(carol))
+        assert result.returncode == 0, result.stderr
+        assert stored_count(pg, "users") == 0
+        server.execute("REVOKE DELETE ON users FROM carol", dbname=dbname)
+        result = tui_insert("reset", "--yes", *store_args(carol))
+        assert result.returncode == 2
+        assert "role carol has no DELETE privilege on table public.users" in result.stderr
+    finally:
+        server.execute("DROP OWNED BY carol", dbname=dbname)
+        server.execute("DROP ROLE carol")

@@ -500,8 +500,7 @@ class TableNode:
             store.begin(stop)
             yield
             return
-        locks = [self.references[name].reader for _, name in self._referred]
-        assert all(locks), "opened in run()"
+        locks = [reader for _, name in self._referred if (reader := self.references[name].reader)]
         patience: Patience | None = None
         while True:
             with contextlib.ExitStack() as held:

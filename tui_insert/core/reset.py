@@ -38,7 +38,7 @@ def reset_stores(
     """Check the stores (a DatabaseError writes nothing), then empty their tables
     (`empty_stores`)."""
     for name, target in targets.items():
-        target.check(TABLES[name], writable=target.exists(), on_wait=on_wait, stop=stop)
+        target.check(TABLES[name], writable=True, creating=False, on_wait=on_wait, stop=stop)
     return empty_stores(targets, on_wait, stop)
 
 

@@ -178,11 +178,13 @@ class Target(ABC):
         table: Table,
         *,
         writable: bool,
+        creating: bool = True,
         on_wait: OnWait | None = None,
         stop: threading.Event | None = None,
     ) -> None:
         """Raise DatabaseError (exit 2) if the store cannot hold `table` — or cannot be written,
-        if `writable`. Writes nothing, creates nothing."""
+        if `writable` (and have the table made, with `creating`: a reset makes none). Writes
+        nothing, creates nothing."""
 
     @abstractmethod
     def create(

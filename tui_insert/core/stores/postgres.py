@@ -97,10 +97,11 @@ class PostgresTarget(Target):
             reason = _scrubbed(str(e), uri)
             raise UserError(f"{option}: not a PostgreSQL URL libpq can read: {reason}") from None
         env = os.environ
-        host = parts.get("host") or parts.get("hostaddr") or env.get("PGHOST") or "localhost"
-        port = parts.get("port") or env.get("PGPORT") or "5432"
-        user = parts.get("user") or env.get("PGUSER") or _login()
-        dbname = parts.get("dbname") or env.get("PGDATABASE") or user
+        given = {key: str(value) for key, value in parts.items() if value}
+        host = given.get("host") or given.get("hostaddr") or env.get("PGHOST") or "localhost"
+        port = given.get("port") or env.get("PGPORT") or "5432"
+        user = given.get("user") or env.get("PGUSER") or _login()
+        dbname = given.get("dbname") or env.get("PGDATABASE") or user
         shown = f"[{host}]" if ":" in host and "," not in host else host
         return cls(f"{shown}:{port}/{dbname}", uri)
 
@@ -149,6 +150,7 @@ class PostgresTarget(Target):
         table: Table,
         *,
         writable: bool,
+        creating: bool = True,
         on_wait: OnWait | None = None,
         stop: threading.Event | None = None,
     ) -> None:
@@ -180,8 +182,8 @@ class PostgresTarget(Target):
                 needs += [(where, "SELECT")]
             if writable:
                 _check_writable(conn, label)
-                creating = found is None or state is None
-                if creating and not _granted(conn, "has_schema_privilege(%s, 'CREATE')", schema):
+                made = creating and (found is None or state is None)
+                if made and not _granted(conn, "has_schema_privilege(%s, 'CREATE')", schema):
                     raise DatabaseError(
                         f"{label}: cannot create tables: role {role} has no CREATE"
                         f" privilege on schema {schema} (PostgreSQL 15 and later grant"
@@ -219,8 +221,12 @@ class PostgresTarget(Target):
                 conn.execute("BEGIN")
                 # Two runs creating at once would both try to add the same catalog rows.
                 conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (_LOCK_CLASS,))
-                conn.execute(f"CREATE TABLE IF NOT EXISTS {names.table} ({columns})")
-                conn.execute(f"CREATE TABLE IF NOT EXISTS {names.state} ({state})")
+                # Only what is missing: CREATE TABLE IF NOT EXISTS needs the CREATE privilege
+                # on the schema even when the table is there.
+                if names.oid() is None:
+                    conn.execute(f"CREATE TABLE {names.table} ({columns})")
+                if names.oid(names.state) is None:
+                    conn.execute(f"CREATE TABLE {names.state} ({state})")
                 conn.execute(
                     f"INSERT INTO {names.state} (dataset, resets, version) VALUES (%s, 0, 0)"
                     " ON CONFLICT (dataset) DO NOTHING",
@@ -398,8 +404,11 @@ class _Names:
         # Unique per table and schema; a clash of two keys would only make them wait more.
         self.lock_key = zlib.crc32(f"{self.schema}.{table.name}".encode()) & 0x7FFF_FFFF
 
-    def oid(self) -> int | None:
-        found = self.conn.execute("SELECT to_regclass(%s)::oid", (self.table,)).fetchone()
+    def oid(self, relation: str | None = None) -> int | None:
+        """The oid of the table (or of `relation`); None if there is none by that name."""
+        found = self.conn.execute(
+            "SELECT to_regclass(%s)::oid", (relation or self.table,)
+        ).fetchone()
         return None if found is None or found[0] is None else int(found[0])
 
     def identity(self) -> tuple[int, int | None]:
@@ -716,7 +725,8 @@ class PostgresEmptying(Emptying):
             state = ", ".join(
                 f"{n} {t}{' PRIMARY KEY' if key else ''}" for n, t, key in STATE_COLUMNS
             )
-            conn.execute(f"CREATE TABLE IF NOT EXISTS {names.state} ({state})")
+            if names.oid(names.state) is None:  # a table made by hand, and never reset
+                conn.execute(f"CREATE TABLE {names.state} ({state})")
             conn.execute(
                 f"INSERT INTO {names.state} (dataset, resets, version) VALUES (%s, 1, 1)"
                 " ON CONFLICT (dataset) DO UPDATE"

@@ -199,6 +199,7 @@ class SqliteTarget(Target):
         table: Table,
         *,
         writable: bool,
+        creating: bool = True,
         on_wait: OnWait | None = None,
         stop: threading.Event | None = None,
     ) -> None:
@@ -214,7 +215,8 @@ class SqliteTarget(Target):
                 raise DatabaseError(
                     f"database folder {folder}: {parent} {what} (only the last folder is created)"
                 )
-        if writable:  # first: reading a WAL database in a read-only folder fails obscurely
+        # First: reading a WAL database in a read-only folder fails obscurely.
+        if writable and (creating or self.path.exists()):
             check_writable(self.path)
         check_database(self.path, table, columns_sql(table), on_wait, stop)
 
