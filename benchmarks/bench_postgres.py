@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -41,6 +42,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -50,7 +52,7 @@ sys.path.insert(0, str(HERE))  # bench_engine's helpers
 import psycopg  # noqa: E402
 from bench_engine import TreePeak, ensure_data, tail, tui_insert_command  # noqa: E402
 
-from tests.pgserver import Servers, binaries  # noqa: E402
+from tests.pgserver import Server, Servers, binaries  # noqa: E402
 
 TABLES = ("users", "products", "orders")
 WALL_TARGET = 1.5  # engine on PostgreSQL: wall time at most this times the floor's
@@ -70,13 +72,40 @@ class Run:
     round: int
     wall: float | None = None
     rss_mb: float | None = None
+    cpu: float | None = None  # user + system seconds of the command and its descendants
+    server_cpu: dict[str, float] = field(default_factory=dict)  # of each server, in the run
+    elapsed: float | None = None  # the engine's own figure, from its report
     rows: dict[str, int | None] = field(default_factory=dict)
     digest: str | None = None
     error: str | None = None
 
 
-def measure(cmd: list[str], out: Path, err: Path) -> tuple[float, float, int]:
-    """Run `cmd`; its wall seconds, peak summed RSS of its process tree (MiB), exit code."""
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def server_cpu_seconds(server: Server) -> float:
+    """CPU seconds used so far by one server: the postmaster, the children it has reaped (its
+    cutime and cstime: every backend that ended) and the children still running."""
+    postmaster = int((server.data / "postmaster.pid").read_text().split()[0])
+    fields = _stat(postmaster)
+    ticks = sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            child = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile: counted in the postmaster's cutime instead
+        if int(child[1]) == postmaster:
+            ticks += int(child[11]) + int(child[12])
+    return ticks / TICKS
+
+
+def measure(cmd: list[str], out: Path, err: Path) -> tuple[float, float, float, int]:
+    """Run `cmd`; its wall seconds, peak summed RSS of its process tree (MiB), CPU seconds
+    (user + system, with the descendants it waited for), exit code."""
     with open(out, "wb") as fout, open(err, "wb") as ferr:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=fout, stderr=ferr)
@@ -85,12 +114,14 @@ def measure(cmd: list[str], out: Path, err: Path) -> tuple[float, float, int]:
         wall = time.perf_counter() - start
         peak.stop()
     proc.returncode = code = os.waitstatus_to_exitcode(status)  # Popen did not reap it
-    return wall, max(peak.peak_kb, usage.ru_maxrss) / 1024, code
+    cpu = usage.ru_utime + usage.ru_stime
+    return wall, max(peak.peak_kb, usage.ru_maxrss) / 1024, cpu, code
 
 
-def _digest_rows(batches, h: hashlib._Hash) -> int:
+def _digest_rows(cur: Any, h: Any) -> int:
+    """Feed the rows `cur` returns to the hash `h`, 10,000 at a time; how many there were."""
     count = 0
-    for batch in batches:
+    while batch := cur.fetchmany(10_000):
         h.update(repr(batch).encode())
         count += len(batch)
     return count
@@ -104,12 +135,12 @@ def pg_contents(uris: dict[str, str], digest: bool) -> tuple[dict[str, int | Non
         try:
             with psycopg.connect(uri) as conn:
                 if not digest:
-                    rows[table] = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                    rows[table] = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
                     continue
                 with conn.cursor(name="digest") as cur:  # server-side: not all in memory
                     cur.execute(f"SELECT {COLUMNS[table]} FROM {table} ORDER BY id")
                     h.update(table.encode())
-                    rows[table] = _digest_rows(iter(lambda: cur.fetchmany(10_000), []), h)
+                    rows[table] = _digest_rows(cur, h)
         except psycopg.Error:
             rows[table] = None
             digest = False
@@ -128,7 +159,7 @@ def sqlite_contents(db_dir: Path, digest: bool) -> tuple[dict[str, int | None], 
                     continue
                 cur = con.execute(f"SELECT {COLUMNS[table]} FROM {table} ORDER BY id")
                 h.update(table.encode())
-                rows[table] = _digest_rows(iter(lambda: cur.fetchmany(10_000), []), h)
+                rows[table] = _digest_rows(cur, h)
             finally:
                 con.close()
         except sqlite3.Error:
@@ -201,17 +232,34 @@ class Bench:
 
     def _measure(self, run: Run, cmd: list[str]) -> None:
         self.checkpoint()
-        out = self.workdir / f"pgbench-{run.step}-r{run.round}.out"
-        err = self.workdir / f"pgbench-{run.step}-r{run.round}.stderr"
+        # One report a command, overwritten each round (a million-record report is 250 MB).
+        out = self.workdir / f"pgbench-{run.step}.out"
+        err = self.workdir / f"pgbench-{run.step}.stderr"
+        servers = self.servers.servers
+        before = {name: server_cpu_seconds(s) for name, s in servers.items()}
         try:
-            wall, rss, code = measure(cmd, out, err)
+            wall, rss, cpu, code = measure(cmd, out, err)
         except OSError as e:
             run.error = f"cannot start {cmd[0]}: {e}"
             return
+        run.server_cpu = {n: server_cpu_seconds(s) - before[n] for n, s in servers.items()}
         if code != 0:
             run.error = f"exit code {code}\n{tail(err.read_text(errors='replace'))}"
             return
-        run.wall, run.rss_mb = wall, rss
+        run.wall, run.rss_mb, run.cpu = wall, rss, cpu
+        if run.step.startswith("engine"):
+            run.elapsed = reported_elapsed(out)
+
+
+def reported_elapsed(report: Path) -> float | None:
+    """The `elapsed_seconds` at the end of the engine's JSON report."""
+    try:
+        with open(report, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 200))
+            found = re.search(rb'"elapsed_seconds":\s*([0-9.]+)', f.read())
+    except OSError:
+        return None
+    return float(found.group(1)) if found else None
 
 
 def parse_args() -> argparse.Namespace:
@@ -245,10 +293,6 @@ def parse_args() -> argparse.Namespace:
     return opts
 
 
-def fmt_rows(rows: dict[str, int | None]) -> str:
-    return "".join(f" {rows[t]:>10,}" if rows.get(t) is not None else f" {'-':>10}" for t in TABLES)
-
-
 def ratio_range(runs: list[Run], num: str, den: str) -> tuple[float, float] | None:
     by = {(r.step, r.round): r for r in runs}
     ratios = []
@@ -258,6 +302,88 @@ def ratio_range(runs: list[Run], num: str, den: str) -> tuple[float, float] | No
             if other is not None and other.wall:
                 ratios.append(run.wall / other.wall)
     return (min(ratios), max(ratios)) if ratios else None
+
+
+def cell(value: float | None, width: int, fmt: str = ".2f") -> str:
+    return f"{value:{width}{fmt}}" if value is not None else f"{'-':>{width}}"
+
+
+def span(values: list[float], fmt: str = ".2f") -> str:
+    return f"{min(values):{fmt}}–{max(values):{fmt}}"
+
+
+def report(runs: list[Run], steps: list[str], opts: argparse.Namespace, version: str) -> bool:
+    """Print the runs and the summary; True if every run succeeded, the rows agree and the
+    target is met."""
+    print()
+    print(
+        f"{opts.count:,} records per table, {opts.invalid:.0%} invalid, seed {opts.seed};"
+        f" engine reads .{opts.format}; workers {opts.workers or 'default'};"
+        f" PostgreSQL {version}, shared_buffers {opts.shared_buffers}; {os.cpu_count()} CPUs"
+    )
+    head = (
+        f"{'round':>5} {'command':<14} {'wall s':>7} {'own s':>6} {'cpu s':>6} {'srv cpu':>7}"
+        f" {'peak MB':>7}  {'result':<6}"
+    )
+    head += "".join(f" {t:>9}" for t in TABLES) + "  digest"
+    print(head)
+    print("-" * len(head))
+    for r in runs:
+        server = sum(r.server_cpu.values()) if r.server_cpu else None
+        rows = "".join(
+            f" {r.rows[t]:>9,}" if r.rows.get(t) is not None else f" {'-':>9}" for t in TABLES
+        )
+        print(
+            f"{r.round:>5} {r.step:<14} {cell(r.wall, 7)} {cell(r.elapsed, 6)}"
+            f" {cell(r.cpu, 6, '.1f')} {cell(server, 7, '.1f')} {cell(r.rss_mb, 7, ',.0f')}"
+            f"  {'FAIL' if r.error else 'ok':<6}{rows}  {r.digest or ''}"
+        )
+    print(
+        "own s: the engine's elapsed_seconds; cpu s: user+system of the command and its"
+        " processes;\nsrv cpu: of the three servers during the run; digest: of every row stored"
+    )
+    for r in runs:
+        if r.error:
+            print(f"\nFAIL round {r.round} {r.step}: {r.error}")
+
+    print()
+    for step in steps:
+        done = [r for r in runs if r.step == step and r.error is None]
+        if not done:
+            continue
+        line = f"{step:<14} wall {span([r.wall for r in done if r.wall is not None])} s"
+        line += f", peak {span([r.rss_mb for r in done if r.rss_mb is not None], ',.0f')} MB"
+        line += f", cpu {span([r.cpu for r in done if r.cpu is not None], '.1f')} s"
+        if step.endswith("-pg"):
+            per = {t: span([r.server_cpu[t] for r in done], ".1f") for t in TABLES}
+            line += "; servers' cpu " + ", ".join(f"{t} {v}" for t, v in per.items()) + " s"
+        print(line)
+    pairs = [("engine-pg", "floor-pg")]
+    if "engine-sqlite" in steps:
+        pairs += [("engine-sqlite", "floor-sqlite"), ("engine-pg", "engine-sqlite")]
+    for num, den in pairs:
+        found = ratio_range(runs, num, den)
+        if found:
+            print(f"{num} / {den}, per round: {found[0]:.2f}–{found[1]:.2f}")
+
+    ok = not any(r.error for r in runs)
+    digests = {r.digest for r in runs if r.step.startswith("engine")}
+    same = len(digests) == 1 and None not in digests
+    print()
+    print(
+        f"{'PASS' if same else 'FAIL'}  the engine stored the same rows in every round"
+        + (" and on both kinds of store" if "engine-sqlite" in steps else "")
+        + f": {', '.join(sorted(str(d) for d in digests))}"
+    )
+    floor = [r.wall for r in runs if r.step == "floor-pg" and r.wall is not None]
+    engine = [r.wall for r in runs if r.step == "engine-pg" and r.wall is not None]
+    best = min(engine) / min(floor) if floor and engine else None
+    met = best is not None and best <= WALL_TARGET
+    print(
+        f"{'PASS' if met else 'FAIL'}  engine-pg best wall <= {WALL_TARGET}x floor-pg best: "
+        + (f"{best:.2f}x" if best is not None else "not measured")
+    )
+    return ok and same and met
 
 
 def main() -> int:
@@ -282,72 +408,13 @@ def main() -> int:
         for rnd in range(1, opts.rounds + 1):
             for step in steps:
                 print(f"[{rnd}/{opts.rounds}] {step} ...", end=" ", flush=True)
-                if step.endswith("-pg"):
-                    run = bench.run_pg(step, rnd)
-                else:
-                    run = bench.run_sqlite(step, rnd)
-                runs.append(run)
-                print(
-                    "FAIL" if run.error else f"{run.wall:.2f} s, {run.rss_mb:,.0f} MB",
-                    flush=True,
+                run = (
+                    bench.run_pg(step, rnd) if step.endswith("-pg") else bench.run_sqlite(step, rnd)
                 )
-
-    print()
-    print(
-        f"{opts.count:,} records per table, {opts.invalid:.0%} invalid, seed {opts.seed};"
-        f" engine reads .{opts.format}; workers {opts.workers or 'default'};"
-        f" PostgreSQL {version}, shared_buffers {opts.shared_buffers}; {os.cpu_count()} CPUs"
-    )
-    head = f"{'round':>5} {'command':<14} {'wall s':>8} {'peak MB':>8}  {'result':<6}"
-    head += "".join(f" {t:>10}" for t in TABLES) + "  digest"
-    print(head)
-    print("-" * len(head))
-    for r in runs:
-        wall = f"{r.wall:8.2f}" if r.wall is not None else f"{'-':>8}"
-        rss = f"{r.rss_mb:8.0f}" if r.rss_mb is not None else f"{'-':>8}"
-        result = "FAIL" if r.error else "ok"
-        print(
-            f"{r.round:>5} {r.step:<14} {wall} {rss}  {result:<6}{fmt_rows(r.rows)}  {r.digest or ''}"
-        )
-    for r in runs:
-        if r.error:
-            print(f"\nFAIL round {r.round} {r.step}: {r.error}")
-
-    print()
-    for step in steps:
-        walls = [r.wall for r in runs if r.step == step and r.wall is not None]
-        peaks = [r.rss_mb for r in runs if r.step == step and r.rss_mb is not None]
-        if walls:
-            print(
-                f"{step:<14} wall {min(walls):6.2f}–{max(walls):6.2f} s,"
-                f" peak {min(peaks):,.0f}–{max(peaks):,.0f} MB"
-            )
-    pairs = [("engine-pg", "floor-pg")]
-    if not opts.no_sqlite:
-        pairs += [("engine-sqlite", "floor-sqlite"), ("engine-pg", "engine-sqlite")]
-    for num, den in pairs:
-        rng = ratio_range(runs, num, den)
-        if rng:
-            print(f"{num} / {den}, per round: {rng[0]:.2f}–{rng[1]:.2f}")
-
-    ok = not any(r.error for r in runs)
-    digests = {r.digest for r in runs if r.step.startswith("engine")}
-    same = len(digests) == 1 and None not in digests
-    print()
-    print(
-        f"{'PASS' if same else 'FAIL'}  the engine stored the same rows in every round"
-        + (" and on both kinds of store" if not opts.no_sqlite else "")
-        + f": {', '.join(sorted(str(d) for d in digests))}"
-    )
-    floor = [r.wall for r in runs if r.step == "floor-pg" and r.wall is not None]
-    engine = [r.wall for r in runs if r.step == "engine-pg" and r.wall is not None]
-    best = min(engine) / min(floor) if floor and engine else None
-    met = best is not None and best <= WALL_TARGET
-    print(
-        f"{'PASS' if met else 'FAIL'}  engine-pg best wall <= {WALL_TARGET}x floor-pg best: "
-        + (f"{best:.2f}x" if best is not None else "not measured")
-    )
-    return 0 if ok and same and met else 1
+                runs.append(run)
+                done = f"{run.wall:.2f} s, {run.rss_mb:,.0f} MB" if run.wall is not None else ""
+                print("FAIL" if run.error else done, flush=True)
+    return 0 if report(runs, steps, opts, version) else 1
 
 
 if __name__ == "__main__":

@@ -132,12 +132,12 @@ def load(data_dir: Path, uri: str, table: str) -> None:
         records = json.load(f)
     with psycopg.connect(uri, autocommit=True) as conn:
         conn.execute(create)
-        with conn.transaction(), conn.cursor() as cur:
-            with cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(types)
-                write = copy.write_row
-                for row in rows(records):
-                    write(row)
+        copy_sql = f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)"
+        with conn.transaction(), conn.cursor() as cur, cur.copy(copy_sql) as copy:
+            copy.set_types(types)
+            write = copy.write_row
+            for row in rows(records):
+                write(row)
 
 
 def main() -> int:
@@ -148,7 +148,7 @@ def main() -> int:
         )
         return 2
     data_dir = Path(sys.argv[1])
-    for table, uri in zip(TABLES, sys.argv[2:]):
+    for table, uri in zip(TABLES, sys.argv[2:], strict=True):
         load(data_dir, uri, table)  # the previous table's records are freed by then
     return 0
 

@@ -370,3 +370,53 @@ def test_a_role_with_only_the_privileges_named_runs_and_resets(
     finally:
         server.execute("DROP OWNED BY carol", dbname=dbname)
         server.execute("DROP ROLE carol")
+
+
+def test_all_three_datasets_in_one_database(pg: dict[str, str]) -> None:
+    one = dict.fromkeys(pg, pg["users"])
+    result = tui_insert("run", "--headless", "--json", *store_args(one))
+    assert result.returncode == 0, result.stderr
+    tables = json.loads(result.stdout)["tables"]
+    assert [tables[t]["inserted"] for t in ("users", "products", "orders")] == [8, 9, 7]
+    assert sorted(_user_tables(pg["users"])) == ["orders", "products", "tui_insert_state", "users"]
+    assert tui_insert("reset", "--yes", *store_args(one)).returncode == 0
+    assert [stored_count(one, t) for t in one] == [0, 0, 0]
+    result = tui_insert("run", "--headless", "--json", *store_args(one))
+    assert json.loads(result.stdout)["tables"]["orders"]["inserted"] == 7
+
+
+def test_a_table_dropped_mid_run_ends_it_naming_the_store(
+    pg_servers: Servers, pg: dict[str, str], tmp_path: Path, data_60k: Path
+) -> None:
+    small = write_records(tmp_path / "small", **{k: v[:3000] for k, v in _inputs(data_60k).items()})
+    run = start_cli(*_run_args(small, pg, "--latency", "1ms"))
+    wait_until_stored(pg, "products", run, at_least=100)
+    dbname = pg["products"].rsplit("/", 1)[1]
+    pg_servers["products"].execute("DROP TABLE products", dbname=dbname)
+    code, _, err = finish(run)
+    assert code == 1, err
+    assert "Traceback" not in err
+    assert pg["products"].split("@", 1)[1] in err
+    assert "dropped" in err
+    _assert_invariants(pg)
+
+
+def test_a_server_stopped_mid_run_ends_it_naming_the_store(
+    pg_servers: Servers, pg: dict[str, str], tmp_path: Path, data_60k: Path
+) -> None:
+    """Until waiting for a server to come back is built: exit 1, a message naming the store,
+    no traceback, and what was committed stays consistent."""
+    small = write_records(tmp_path / "small", **{k: v[:3000] for k, v in _inputs(data_60k).items()})
+    run = start_cli(*_run_args(small, pg, "--latency", "1ms"))
+    wait_until_stored(pg, "orders", run, at_least=1)
+    server = pg_servers["orders"]
+    server.stop("immediate")
+    try:
+        code, out, err = finish(run)
+    finally:
+        server.start()
+    assert code == 1, err
+    assert "Traceback" not in err
+    assert pg["orders"].split("@", 1)[1] in err
+    assert json.loads(out)["status"] == "failed"
+    _assert_invariants(pg)
