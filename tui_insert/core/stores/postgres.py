@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
 from psycopg import errors
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.pq import TransactionStatus
 
 from tui_insert.core.errors import DatabaseError, StoreChanged, StoreError, UserError
@@ -122,13 +122,12 @@ class PostgresTarget(Target):
     def connect(self, error: type[Exception] = DatabaseError) -> psycopg.Connection[Any]:
         """A connection in autocommit mode (transactions are begun explicitly) whose commits are
         durable when they return; a failure to connect is `error` naming the store."""
+        # Defaults only: what the URI says (connect_timeout=3, say) comes first.
+        given = conninfo_to_dict(self.conninfo)
+        defaults = {"connect_timeout": str(CONNECT_SECONDS), "application_name": "tui-insert"}
+        extra = {key: value for key, value in defaults.items() if key not in given}
         try:
-            conn = psycopg.connect(
-                self.conninfo,
-                autocommit=True,
-                connect_timeout=CONNECT_SECONDS,
-                application_name="tui-insert",
-            )
+            conn = psycopg.connect(make_conninfo(self.conninfo, **extra), autocommit=True)
         except psycopg.Error as e:
             raise error(
                 f"{self.label}: cannot connect: {_scrubbed(str(e), self.conninfo)}"
@@ -208,7 +207,7 @@ class PostgresTarget(Target):
             raise Stopped
         label = self.label
         with contextlib.closing(self.connect()) as conn, _named(label, DatabaseError):
-            names = _Names(conn, table)
+            names = _Names(conn, table, label)
             columns = ", ".join(
                 f"{n} {SQL_TYPES[kind]}{' PRIMARY KEY' if n == table.key else ''}"
                 for n, kind in table.columns
@@ -247,14 +246,14 @@ class PostgresTarget(Target):
         on_wait: OnWait | None,
         wait_for_lock: bool = True,
     ) -> PostgresWriter:
-        return PostgresWriter(self, table, expected, on_wait, wait_for_lock)
+        return PostgresWriter(self, table, expected, on_wait)
 
     def reference(self, table: Table, *, expected: Hashable | None) -> PostgresReference:
         return PostgresReference(self, table, expected)
 
     def snapshot(self, table: Table, on_wait: OnWait | None = None) -> Loaded | None:
         with contextlib.closing(self.connect(StoreError)) as conn, _named(self.label):
-            names = _Names(conn, table)
+            names = _Names(conn, table, self.label)
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             try:
                 if names.oid() is None:
@@ -395,9 +394,9 @@ def _check_writable(conn: psycopg.Connection[Any], label: str) -> None:
 class _Names:
     """A table's SQL names on one connection: in the first schema of its search_path."""
 
-    def __init__(self, conn: psycopg.Connection[Any], table: Table) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], table: Table, label: str) -> None:
         self.conn = conn
-        self.schema = _schema(conn, "")
+        self.schema = _schema(conn, label)
         self.table = _qualified(self.schema, table.name)
         self.state = _qualified(self.schema, STATE_TABLE)
         self.dataset = table.name
@@ -450,17 +449,16 @@ class PostgresWriter(Writer):
         table: Table,
         expected: Hashable | None,
         on_wait: OnWait | None,
-        wait_for_lock: bool,
     ) -> None:
+        """`try_begin` never waits for the lock, `begin` always does."""
         self.label = target.label
         self.table = table
         self._on_wait = on_wait
-        self._wait_for_lock = wait_for_lock
         self._expected = expected
         self._conn = target.connect(StoreError)
         try:
             with _named(self.label):
-                self._names = _Names(self._conn, table)
+                self._names = _Names(self._conn, table, self.label)
                 self.verify()
         except BaseException:
             self._conn.close()
@@ -609,7 +607,7 @@ class PostgresReference(ReferenceSource):
         try:
             with _named(self.label):
                 self._conn.execute("SET default_transaction_read_only = on")
-                self._names = _Names(self._conn, table)
+                self._names = _Names(self._conn, table, self.label)
                 self.verify()
         except BaseException:
             self._conn.close()
@@ -688,7 +686,7 @@ class PostgresEmptying(Emptying):
         self._stop = stop
         self._conn = target.connect()
         with _named(self.label, DatabaseError):
-            self._names = _Names(self._conn, table)
+            self._names = _Names(self._conn, table, self.label)
 
     def lock(self, referenced: bool) -> bool:
         conn, names = self._conn, self._names
