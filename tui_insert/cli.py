@@ -496,11 +496,14 @@ def tell_wait(wait: Wait) -> None:
 
 
 def browse_command(args: argparse.Namespace) -> int:
+    from tui_insert.core.stores import parse_target, store_targets
     from tui_insert.ui.browser_app import make_browser_app
 
     # A file that is missing or is no database is said so in the browser, beside the others.
-    paths = args.files or list(database_paths(args.db_dir).values())
-    app = make_browser_app(paths)
+    stores = [parse_target(str(f), "browse") for f in args.files] or list(
+        store_targets(args.db_dir).values()
+    )
+    app = make_browser_app(stores)
     app.run()
     return app.return_code or 0
 

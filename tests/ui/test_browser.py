@@ -20,6 +20,7 @@ from tests.ui.polling import until, workers_done
 from tests.ui.test_app import sample_app, settle
 from tui_insert.core.browse import parse_filter
 from tui_insert.core.checks import database_paths
+from tui_insert.core.stores.sqlite import SqliteTarget
 from tui_insert.ui import browser_screen
 from tui_insert.ui.browser_app import BrowserApp, make_browser_app
 from tui_insert.ui.browser_screen import BrowserScreen
@@ -88,7 +89,7 @@ async def test_lists_the_databases_and_opens_the_first_table(
 ) -> None:
     run_engine(db_dir)
     monkeypatch.chdir(db_dir)
-    app = make_browser_app(list(database_paths(Path(".")).values()))  # as `tui-insert browse`
+    app = make_browser_app([SqliteTarget(p) for p in database_paths(Path(".")).values()])
     async with app.run_test(size=SIZE) as pilot:
         screen = await quiet(pilot)
         assert tree_lines(screen) == [
@@ -113,7 +114,7 @@ async def test_lists_the_databases_and_opens_the_first_table(
 
 
 async def test_pages_forward_and_back_and_to_either_end(tmp_path: Path) -> None:
-    app = make_browser_app([numbers_db(tmp_path)])
+    app = make_browser_app([SqliteTarget(numbers_db(tmp_path))])
     async with app.run_test(size=SIZE) as pilot:
         screen = await quiet(pilot)
         position = []
@@ -133,7 +134,7 @@ async def test_pages_forward_and_back_and_to_either_end(tmp_path: Path) -> None:
 
 
 async def test_sorts_by_the_cursor_column_up_down_and_off(tmp_path: Path) -> None:
-    app = make_browser_app([numbers_db(tmp_path)])
+    app = make_browser_app([SqliteTarget(numbers_db(tmp_path))])
     async with app.run_test(size=SIZE) as pilot:
         await quiet(pilot)
         await pilot.press("right", "o")  # the name column: the reverse of the ids
@@ -158,7 +159,7 @@ async def test_sorts_by_the_cursor_column_up_down_and_off(tmp_path: Path) -> Non
 
 
 async def test_filters_by_text_and_by_number(tmp_path: Path) -> None:
-    app = make_browser_app([numbers_db(tmp_path)])
+    app = make_browser_app([SqliteTarget(numbers_db(tmp_path))])
     async with app.run_test(size=SIZE) as pilot:
         await quiet(pilot)
         await pilot.press("right", "f")
@@ -212,7 +213,7 @@ def odd_db(tmp_path: Path) -> Path:
 
 
 async def test_odd_names_and_values_show_literally(tmp_path: Path) -> None:
-    app = make_browser_app([odd_db(tmp_path)])
+    app = make_browser_app([SqliteTarget(odd_db(tmp_path))])
     async with app.run_test(size=SIZE) as pilot:
         screen = await quiet(pilot)
         assert tree_lines(screen)[1] == '  odd [bold]table[/] "q" …  4 rows'
@@ -258,7 +259,9 @@ async def test_missing_file_and_text_file_are_messages_and_stay_untouched(
     before = text.read_bytes()
     numbers_db(tmp_path, 3)
     (tmp_path / "folder").mkdir()
-    app = make_browser_app([missing, text, Path("folder"), Path("numbers.db")])
+    app = make_browser_app(
+        [SqliteTarget(p) for p in (missing, text, Path("folder"), Path("numbers.db"))]
+    )
     async with app.run_test(size=SIZE) as pilot:
         screen = await quiet(pilot)
         # The reason on a line of its own, under the file's name.
@@ -288,7 +291,7 @@ async def test_browsing_leaves_the_file_byte_identical(tmp_path: Path, wal: bool
         wal=wal,
     )
     before = path.read_bytes()
-    app = make_browser_app([path])
+    app = make_browser_app([SqliteTarget(path)])
     async with app.run_test(size=SIZE) as pilot:
         await quiet(pilot)
         for keys in [["n"], ["G"], ["right", "o"], ["o"], ["f", "n", "1", "enter"], ["f5"]]:
@@ -312,7 +315,7 @@ async def test_escape_cancels_a_slow_query_and_keeps_the_page(
             " INSERT INTO t SELECT i, printf('%.*c', 2000, 'a') FROM n"
         )
         conn.commit()
-    app = make_browser_app([path])
+    app = make_browser_app([SqliteTarget(path)])
     async with app.run_test(size=SIZE) as pilot:
         screen = await quiet(pilot)
         first = shown_rows(screen)
@@ -387,7 +390,7 @@ async def test_a_locked_database_is_a_message_until_the_lock_goes(tmp_path: Path
     writer.execute("BEGIN EXCLUSIVE")
     writer.execute("DELETE FROM t WHERE id = 3")
     try:
-        app = make_browser_app([path])
+        app = make_browser_app([SqliteTarget(path)])
         async with app.run_test(size=SIZE) as pilot:
             screen = await quiet(pilot)
             assert tree_lines(screen)[0].endswith("numbers.db")
@@ -413,7 +416,7 @@ def test_the_filter_field_opens_with_what_gives_the_same_filter_again(typed: str
 
 
 async def test_one_row_is_one_row(tmp_path: Path) -> None:
-    app = make_browser_app([numbers_db(tmp_path, 1)])
+    app = make_browser_app([SqliteTarget(numbers_db(tmp_path, 1))])
     async with app.run_test(size=SIZE) as pilot:
         screen = await quiet(pilot)
         assert tree_lines(screen)[1] == "  t  1 row"
@@ -421,7 +424,7 @@ async def test_one_row_is_one_row(tmp_path: Path) -> None:
 
 async def test_the_reason_of_an_unreadable_file_shows_whole(tmp_path: Path) -> None:
     long_name = tmp_path / ("a-rather-long-database-name-" * 2 + ".db")
-    app = make_browser_app([long_name])
+    app = make_browser_app([SqliteTarget(long_name)])
     async with app.run_test(size=(200, 50)) as pilot:
         screen = await quiet(pilot)
         tree = screen.query_one("#browser-databases", Tree)
@@ -435,7 +438,7 @@ def footer_keys(app: App[int]) -> list[str]:
 
 
 async def test_escape_back_shows_only_where_it_goes_back(tmp_path: Path, db_dir: Path) -> None:
-    app = make_browser_app([numbers_db(tmp_path, 3)])
+    app = make_browser_app([SqliteTarget(numbers_db(tmp_path, 3))])
     async with app.run_test(size=SIZE) as pilot:
         await quiet(pilot)
         assert "Back" not in footer_keys(app)
@@ -463,7 +466,7 @@ async def test_a_change_made_while_the_connection_was_closed_is_seen(tmp_path: P
         rows=[(1,), (2,), (3,)],
         wal=True,
     )
-    app = make_browser_app([path])
+    app = make_browser_app([SqliteTarget(path)])
     async with app.run_test(size=SIZE) as pilot:
         screen = await quiet(pilot)
         assert tree_lines(screen)[1] == "  t  3 rows"

@@ -27,6 +27,7 @@ from tui_insert.core.engine import Cancelled, Run
 from tui_insert.core.errors import StoreError, UserError
 from tui_insert.core.report import RunSummary, rejected_lines, summarize
 from tui_insert.core.reset import reset_databases
+from tui_insert.core.stores.sqlite import SqliteTarget
 from tui_insert.core.waiting import Stopped, Wait
 from tui_insert.ui import too_small
 from tui_insert.ui.browser_screen import BrowserScreen
@@ -280,8 +281,8 @@ class TuiInsertApp(App[int]):
             self._tell_once("The summary opens when a run has completed.")
 
     def action_browse(self) -> None:
-        paths = list(database_paths(self.settings.db_dir).values())
-        self.push_screen(BrowserScreen(paths))
+        paths = database_paths(self.settings.db_dir).values()
+        self.push_screen(BrowserScreen([SqliteTarget(p) for p in paths]))
 
     async def action_quit(self) -> None:
         self._quitting.set()
