@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from textual.app import App
 from textual.geometry import Region
-from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static, Tree
 from textual.widgets._footer import FooterKey
 
 from tests.helpers import run_engine
-from tests.ui.polling import until, workers_done
+from tests.ui.browsing import column_labels, quiet, shown_rows, text_of, tree_lines
+from tests.ui.polling import until
 from tests.ui.test_app import sample_app, settle
 from tui_insert.core.browse import parse_filter
 from tui_insert.core.checks import database_paths
@@ -50,38 +50,6 @@ def numbers_db(tmp_path: Path, count: int = 250) -> Path:
         "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, amount REAL)",
         rows=[(i, f"name {count - i:04}", i * 1.5) for i in range(1, count + 1)],
     )
-
-
-async def quiet(pilot: Pilot[int]) -> BrowserScreen:
-    """The browser, once its query (and the app's other work) is done and shown."""
-    screen = pilot.app.screen
-    assert isinstance(screen, BrowserScreen)
-    await until(pilot, lambda: not screen.busy, "ended its query")
-    await workers_done(pilot)
-    return screen
-
-
-def text_of(screen: BrowserScreen, selector: str) -> str:
-    return str(screen.query_one(selector, Static).render())
-
-
-def shown_rows(screen: BrowserScreen) -> list[list[str]]:
-    table = screen.query_one("#browser-rows", DataTable)
-    return [[cell.plain for cell in table.get_row_at(i)] for i in range(table.row_count)]
-
-
-def column_labels(screen: BrowserScreen) -> list[str]:
-    table = screen.query_one("#browser-rows", DataTable)
-    return [column.label.plain for column in table.columns.values()]
-
-
-def tree_lines(screen: BrowserScreen) -> list[str]:
-    tree: Tree = screen.query_one("#browser-databases", Tree)
-    lines = []
-    for database in tree.root.children:
-        lines.append(database.label.plain)
-        lines.extend("  " + table.label.plain for table in database.children)
-    return lines
 
 
 async def test_lists_the_databases_and_opens_the_first_table(

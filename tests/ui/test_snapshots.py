@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
+from tests.ui.browsing import quiet
 from tests.ui.test_app import settle
-from tests.ui.test_browser import odd_db, quiet
+from tests.ui.test_browser import odd_db
 from tui_insert.core.sources import find_sources
 from tui_insert.core.stores.sqlite import SqliteTarget
 from tui_insert.ui.app import TuiInsertApp, make_app

@@ -19,8 +19,9 @@ from decimal import Decimal
 import psycopg
 import pytest
 
+from tests.conftest import SECRET_PASSWORD
 from tests.paging import check_paging, rows_of
-from tests.pgserver import Servers
+from tests.pgserver import Server, Servers
 from tui_insert.core.browse import (
     BrowseError,
     Page,
@@ -569,20 +570,6 @@ async def test_the_figures_of_a_page_agree_while_another_connection_writes(db: D
 # --- errors ------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def own_server() -> Iterator[Servers]:
-    """A server of these tests' own, which they stop and start again; the role `secret`
-    logs in with a password there (the other roles are trusted)."""
-    with Servers(names=("own",)) as servers:
-        server = servers["own"]
-        hba = server.data / "pg_hba.conf"
-        text = hba.read_text()
-        hba.write_text("host all secret 127.0.0.1/32 scram-sha-256\n" + text)
-        server.execute("CREATE ROLE secret LOGIN PASSWORD 'hunter2-pw'")
-        server.execute("SELECT pg_reload_conf()")
-        yield servers
-
-
 async def connect_error(uri: str, **options: float) -> str:
     target = PostgresTarget.from_uri(uri, "test")
     reader = PostgresReader(target, **options)
@@ -598,18 +585,18 @@ async def connect_error(uri: str, **options: float) -> str:
 
 
 async def test_connection_errors_say_what_is_wrong_and_never_the_password(
-    own_server: Servers,
+    pg_own: Server,
 ) -> None:
-    server = own_server["own"]
-    with_password = server.uri("postgres", user="secret", password="hunter2-pw")
+    server = pg_own
+    with_password = server.uri("postgres", user="secret", password=SECRET_PASSWORD)
     async with opened(PostgresTarget.from_uri(with_password, "test")) as reader:
-        assert "hunter2" not in repr(reader)
+        assert SECRET_PASSWORD not in repr(reader)
         assert await reader.fetch("SELECT current_user") == [("secret",)]
     messages = {
         "wrong password": await connect_error(server.uri(user="secret", password="wrong-pw")),
         "no password": await connect_error(server.uri(user="secret")),
         "no database": await connect_error(
-            server.uri("nosuch", user="secret", password="hunter2-pw")
+            server.uri("nosuch", user="secret", password=SECRET_PASSWORD)
         ),
         "no database, trusted": await connect_error(server.uri("nosuch")),
         "no role": await connect_error(server.uri(user="nobody")),
@@ -624,7 +611,7 @@ async def test_connection_errors_say_what_is_wrong_and_never_the_password(
         "nothing there": "cannot connect: nothing answers there (is the server running?)",
     }
     assert messages["no role"].startswith("cannot connect: ") and "nobody" in messages["no role"]
-    for secret in ("hunter2", "wrong-pw", "pw-x"):
+    for secret in (SECRET_PASSWORD, "wrong-pw", "pw-x"):
         assert not any(secret in m for m in messages.values())
 
 
@@ -636,8 +623,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def test_a_stopped_server_is_a_message_and_its_return_is_seen(own_server: Servers) -> None:
-    server = own_server["own"]
+async def test_a_stopped_server_is_a_message_and_its_return_is_seen(pg_own: Server) -> None:
+    server = pg_own
     server.execute("CREATE TABLE IF NOT EXISTS back (id int PRIMARY KEY)")
     async with opened(PostgresTarget.from_uri(server.uri(), "test"), lock_timeout=1) as reader:
         version = await reader.version()
