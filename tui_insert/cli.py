@@ -173,9 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     browse.add_argument(
         "files",
         nargs="*",
-        type=Path,
-        metavar="FILE",
-        help="SQLite files to browse (default: the three databases in --db-dir)",
+        metavar="FILE",  # a path, or a postgresql:// URL (which a Path would cut at its //)
+        help="SQLite files or postgresql:// URLs to browse (default: the three databases in"
+        " --db-dir)",
     )
 
     reset = commands.add_parser(
@@ -500,7 +500,7 @@ def browse_command(args: argparse.Namespace) -> int:
     from tui_insert.ui.browser_app import make_browser_app
 
     # A file that is missing or is no database is said so in the browser, beside the others.
-    stores = [parse_target(str(f), "browse") for f in args.files] or list(
+    stores = [parse_target(f, "browse") for f in args.files] or list(
         store_targets(args.db_dir).values()
     )
     app = make_browser_app(stores)

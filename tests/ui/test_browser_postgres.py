@@ -16,8 +16,10 @@ from tests.pgserver import Server
 from tests.ui.browsing import column_labels, quiet, shown_rows, text_of, tree_lines
 from tests.ui.polling import until
 from tests.ui.test_browser import numbers_db
+from tui_insert import cli
 from tui_insert.core.stores.postgres import PostgresTarget
 from tui_insert.core.stores.sqlite import SqliteTarget
+from tui_insert.ui import browser_app
 from tui_insert.ui.browser_app import make_browser_app
 from tui_insert.ui.browser_screen import BrowserScreen
 
@@ -244,3 +246,29 @@ async def test_a_server_that_stops_while_browsing_is_a_message_until_it_is_back(
         assert text_of(screen, "#browser-position") == "rows 1–3 of 3"
         assert app.is_running and isinstance(app.screen, BrowserScreen)
         assert screen.query_one("#browser-filter", Input).has_class("hidden")
+
+
+def test_the_command_line_browses_postgresql_urls_beside_files(
+    pg: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tui-insert browse URL FILE`: each becomes its store, the URL whole (a path would have
+    cut its `//`); one libpq cannot read is an error before the app starts."""
+    stores: list[object] = []
+
+    class App:
+        return_code = 0
+
+        def run(self) -> None:
+            pass
+
+    def make(given: list[object]) -> App:
+        stores.extend(given)
+        return App()
+
+    monkeypatch.setattr(browser_app, "make_browser_app", make)
+    assert cli.main(["browse", pg["users"], "a.db"]) == 0
+    assert stores == [PostgresTarget.from_uri(pg["users"], "browse"), SqliteTarget(Path("a.db"))]
+    stores.clear()
+    assert cli.main(["browse", "postgresql://[::1/d"]) == 2
+    assert stores == []
+    assert "not a PostgreSQL URL libpq can read" in capsys.readouterr().err
