@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from textual.widgets import Input, Static
+from textual.widgets import Input, Static, Tree
 
 from tests.pgserver import Server
 from tests.ui.browsing import column_labels, quiet, shown_rows, text_of, tree_lines
@@ -151,9 +151,9 @@ async def test_sqlite_files_and_postgresql_databases_side_by_side(
             orders.label,
             "  t  5 rows",
         ]
-        tree = screen.query_one("#browser-databases")
+        tree = screen.query_one("#browser-databases", Tree)
         tree.focus()
-        tree.move_cursor(tree.root.children[2].children[0])  # type: ignore[attr-defined]
+        tree.move_cursor(tree.root.children[2].children[0])
         await pilot.press("enter")
         screen = await quiet(pilot)
         assert text_of(screen, "#browser-title").startswith(f"{orders.label} › t")
@@ -208,6 +208,35 @@ async def test_servers_that_are_not_there_are_messages_and_no_password_shows(
         screen = await quiet(pilot)
         assert "s3cret" not in everything_shown(screen)
         assert app.is_running
+
+
+async def test_a_table_this_user_may_not_read_is_marked_and_the_next_one_opens(
+    pg: dict[str, str],
+) -> None:
+    uri = pg["users"]
+    run(uri, "CREATE TABLE closed (id int PRIMARY KEY)")
+    numbers(uri, 4)
+    run(uri, "CREATE ROLE browsing LOGIN")
+    try:
+        run(uri, "GRANT SELECT ON t TO browsing")
+        target = PostgresTarget.from_uri(uri.replace("postgres@", "browsing@"), "test")
+        app = make_browser_app([target])
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await quiet(pilot)
+            assert tree_lines(screen)[1:] == ["  closed  not readable", "  t  4 rows"]
+            assert text_of(screen, "#browser-position") == "rows 1–4 of 4"
+            tree = screen.query_one("#browser-databases", Tree)
+            tree.focus()
+            tree.move_cursor(tree.root.children[0].children[0])
+            await pilot.press("enter")
+            screen = await quiet(pilot)
+            assert text_of(screen, "#browser-status") == (
+                f"{target.label}: no permission to read it (permission denied for table closed)"
+            )
+            assert text_of(screen, "#browser-position") == "rows 1–4 of 4"  # still t
+    finally:
+        run(uri, "DROP OWNED BY browsing")
+        run(uri, "DROP ROLE browsing")
 
 
 async def test_a_server_that_stops_while_browsing_is_a_message_until_it_is_back(

@@ -204,6 +204,7 @@ class BrowserScreen(Screen[None]):
         """Read which tables each database holds and their row counts (with `only_changed`,
         of the databases written since); if the table on show changed, show its page again."""
         view_changed = False
+        failed: BrowseError | None = None  # opening the first table
         for index, reader in enumerate(self.readers):
             node = self._tree.root.children[index]
             try:
@@ -221,11 +222,19 @@ class BrowserScreen(Screen[None]):
                 continue
             self._show_listing(index, node, tables, None)
             view_changed = view_changed or self.view_database == index
-            if self.view is None and tables:  # at the start: show rows before listing on
-                await self._open_table(index, tables[0])
+            first = next((t for t in tables if t.readable), None)
+            if self.view is None and first is not None:  # at the start: rows, then the rest
+                try:
+                    await self._open_table(index, first)
+                except QueryCancelled:
+                    raise
+                except BrowseError as e:  # said once every store is listed
+                    failed = failed or e
                 view_changed = False
         if self.view is not None and view_changed:
             self._show_page(await self.view.go("reload"))
+        if failed is not None:
+            raise failed
 
     def _show_listing(
         self, index: int, node: TreeNode[Place | None], tables: list[TableInfo], error: str | None
