@@ -712,3 +712,23 @@ async def test_interrupt_cancels_a_slow_query_and_leaves_the_view_as_it_was(db: 
         reader.resume()
         assert view.page is page and view.query is query
         assert (await view.go("next")).rows == [(i, str(i)) for i in range(6, 11)]
+
+
+async def test_closing_the_reader_under_a_running_query_cancels_it(db: Database) -> None:
+    """As before a reset: the query that runs ends as cancelled, and the next one connects
+    again."""
+    reader = PostgresReader(db.target())
+    try:
+        version = await reader.version()
+        task = asyncio.create_task(reader.fetch("SELECT pg_sleep(10)"))
+        while not db.run("SELECT 1 FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%'"):
+            await asyncio.sleep(0.02)  # the server runs it
+        started = time.monotonic()
+        await reader.close()
+        with pytest.raises(QueryCancelled):
+            await task
+        assert time.monotonic() - started < 2
+        assert await reader.fetch("SELECT 1") == [(1,)]
+        assert await reader.version() != version
+    finally:
+        await reader.close()

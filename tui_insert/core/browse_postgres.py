@@ -465,8 +465,10 @@ class PostgresReader(Reader):
             cursor = await conn.execute(sql, list(params), binary=True)
             return await cursor.fetchall() if cursor.description is not None else []
         except psycopg.Error as e:
+            if conn is not self._conn:  # closed meanwhile (`close`)
+                raise QueryCancelled() from None
             error = self._error(conn, e)
-            if _lost(conn, e) and conn is self._conn:
+            if _lost(conn, e):
                 await self.close()  # the next query connects again
             raise error from None
 
