@@ -33,6 +33,7 @@ from textual import events
 from textual.widgets import DataTable, Input, Static, Tree
 
 from tui_insert.core.browse import DatabaseReader, QueryCancelled, Sort, TableView, parse_filter
+from tui_insert.core.stores.sqlite import SqliteTarget
 from tui_insert.core.tables import ORDERS, USERS, Table
 from tui_insert.ui.browser_app import make_browser_app
 from tui_insert.ui.browser_screen import BrowserScreen
@@ -169,7 +170,7 @@ class Timed:
 async def ui_run(paths: list[Path], rows: int) -> dict[str, float]:
     took: dict[str, float] = {}
     ticks: list[float] = []
-    app = make_browser_app(paths)
+    app = make_browser_app([SqliteTarget(path) for path in paths])
     timed = Timed(app, took)
     mounted: list[float] = []
     shown = BrowserScreen.on_mount

@@ -7,9 +7,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
-from tests.pgserver import Servers
+from tests.pgserver import Server, Servers
 
 
 @pytest.fixture
@@ -55,3 +56,30 @@ def pg(pg_servers: Servers) -> Iterator[dict[str, str]]:
     yield {table: server.uri(name) for table, server in pg_servers.servers.items()}
     for server in pg_servers.servers.values():
         server.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+# A password the role `secret` logs in with on `pg_own`'s server (every other role is trusted).
+SECRET_PASSWORD = "hunter2-pw"
+
+
+@pytest.fixture(scope="module")
+def pg_own_servers() -> Iterator[Servers]:
+    """A server for one test module alone, which its tests may stop and start again."""
+    with Servers(names=("own",)) as servers:
+        server = servers["own"]
+        hba = server.data / "pg_hba.conf"
+        hba.write_text("host all secret 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
+        server.execute(f"CREATE ROLE secret LOGIN PASSWORD '{SECRET_PASSWORD}'")
+        server.execute("SELECT pg_reload_conf()")
+        yield servers
+
+
+@pytest.fixture
+def pg_own(pg_own_servers: Servers) -> Iterator[Server]:
+    """`pg_own_servers`' server, running; started again after a test that left it stopped."""
+    server = pg_own_servers["own"]
+    yield server
+    try:
+        server.execute("SELECT 1")
+    except psycopg.OperationalError:
+        server.start()

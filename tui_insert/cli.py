@@ -181,9 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     browse.add_argument(
         "files",
         nargs="*",
-        type=Path,
-        metavar="FILE",
-        help="SQLite files to browse (default: the three databases in --db-dir)",
+        metavar="FILE",  # a path, or a postgresql:// URL (which a Path would cut at its //)
+        help="SQLite files or postgresql:// URLs to browse (default: the three databases in"
+        " --db-dir)",
     )
 
     reset = commands.add_parser(
@@ -514,7 +514,7 @@ def browse_command(args: argparse.Namespace) -> int:
     from tui_insert.ui.browser_app import make_browser_app
 
     # A file that is missing or is no database is said so in the browser, beside the others.
-    targets = [parse_target(str(f), "browse") for f in args.files] or list(args.stores.values())
+    targets = [parse_target(f, "browse") for f in args.files] or list(args.stores.values())
     app = make_browser_app(targets)
     app.run()
     return app.return_code or 0

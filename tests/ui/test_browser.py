@@ -11,15 +11,16 @@ from pathlib import Path
 import pytest
 from textual.app import App
 from textual.geometry import Region
-from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static, Tree
 from textual.widgets._footer import FooterKey
 
 from tests.helpers import run_engine
-from tests.ui.polling import until, workers_done
+from tests.ui.browsing import column_labels, quiet, shown_rows, text_of, tree_lines
+from tests.ui.polling import until
 from tests.ui.test_app import sample_app, settle
 from tui_insert.core.browse import parse_filter
 from tui_insert.core.checks import database_paths
+from tui_insert.core.stores.sqlite import SqliteTarget
 from tui_insert.ui import browser_screen
 from tui_insert.ui.browser_app import BrowserApp, make_browser_app
 from tui_insert.ui.browser_screen import BrowserScreen
@@ -51,44 +52,12 @@ def numbers_db(tmp_path: Path, count: int = 250) -> Path:
     )
 
 
-async def quiet(pilot: Pilot[int]) -> BrowserScreen:
-    """The browser, once its query (and the app's other work) is done and shown."""
-    screen = pilot.app.screen
-    assert isinstance(screen, BrowserScreen)
-    await until(pilot, lambda: not screen.busy, "ended its query")
-    await workers_done(pilot)
-    return screen
-
-
-def text_of(screen: BrowserScreen, selector: str) -> str:
-    return str(screen.query_one(selector, Static).render())
-
-
-def shown_rows(screen: BrowserScreen) -> list[list[str]]:
-    table = screen.query_one("#browser-rows", DataTable)
-    return [[cell.plain for cell in table.get_row_at(i)] for i in range(table.row_count)]
-
-
-def column_labels(screen: BrowserScreen) -> list[str]:
-    table = screen.query_one("#browser-rows", DataTable)
-    return [column.label.plain for column in table.columns.values()]
-
-
-def tree_lines(screen: BrowserScreen) -> list[str]:
-    tree: Tree = screen.query_one("#browser-databases", Tree)
-    lines = []
-    for database in tree.root.children:
-        lines.append(database.label.plain)
-        lines.extend("  " + table.label.plain for table in database.children)
-    return lines
-
-
 async def test_lists_the_databases_and_opens_the_first_table(
     db_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run_engine(db_dir)
     monkeypatch.chdir(db_dir)
-    app = make_browser_app(list(database_paths(Path(".")).values()))  # as `tui-insert browse`
+    app = make_browser_app([SqliteTarget(p) for p in database_paths(Path(".")).values()])
     async with app.run_test(size=SIZE) as pilot:
         screen = await quiet(pilot)
         assert tree_lines(screen) == [
@@ -113,7 +82,7 @@ async def test_lists_the_databases_and_opens_the_first_table(
 
 
 async def test_pages_forward_and_back_and_to_either_end(tmp_path: Path) -> None:
-    app = make_browser_app([numbers_db(tmp_path)])
+    app = make_browser_app([SqliteTarget(numbers_db(tmp_path))])
     async with app.run_test(size=SIZE) as pilot:
         screen = await quiet(pilot)
         position = []
@@ -133,7 +102,7 @@ async def test_pages_forward_and_back_and_to_either_end(tmp_path: Path) -> None:
 
 
 async def test_sorts_by_the_cursor_column_up_down_and_off(tmp_path: Path) -> None:
-    app = make_browser_app([numbers_db(tmp_path)])
+    app = make_browser_app([SqliteTarget(numbers_db(tmp_path))])
     async with app.run_test(size=SIZE) as pilot:
         await quiet(pilot)
         await pilot.press("right", "o")  # the name column: the reverse of the ids
@@ -158,7 +127,7 @@ async def test_sorts_by_the_cursor_column_up_down_and_off(tmp_path: Path) -> Non
 
 
 async def test_filters_by_text_and_by_number(tmp_path: Path) -> None:
-    app = make_browser_app([numbers_db(tmp_path)])
+    app = make_browser_app([SqliteTarget(numbers_db(tmp_path))])
     async with app.run_test(size=SIZE) as pilot:
         await quiet(pilot)
         await pilot.press("right", "f")
@@ -212,7 +181,7 @@ def odd_db(tmp_path: Path) -> Path:
 
 
 async def test_odd_names_and_values_show_literally(tmp_path: Path) -> None:
-    app = make_browser_app([odd_db(tmp_path)])
+    app = make_browser_app([SqliteTarget(odd_db(tmp_path))])
     async with app.run_test(size=SIZE) as pilot:
         screen = await quiet(pilot)
         assert tree_lines(screen)[1] == '  odd [bold]table[/] "q" …  4 rows'
@@ -258,7 +227,9 @@ async def test_missing_file_and_text_file_are_messages_and_stay_untouched(
     before = text.read_bytes()
     numbers_db(tmp_path, 3)
     (tmp_path / "folder").mkdir()
-    app = make_browser_app([missing, text, Path("folder"), Path("numbers.db")])
+    app = make_browser_app(
+        [SqliteTarget(p) for p in (missing, text, Path("folder"), Path("numbers.db"))]
+    )
     async with app.run_test(size=SIZE) as pilot:
         screen = await quiet(pilot)
         # The reason on a line of its own, under the file's name.
@@ -288,7 +259,7 @@ async def test_browsing_leaves_the_file_byte_identical(tmp_path: Path, wal: bool
         wal=wal,
     )
     before = path.read_bytes()
-    app = make_browser_app([path])
+    app = make_browser_app([SqliteTarget(path)])
     async with app.run_test(size=SIZE) as pilot:
         await quiet(pilot)
         for keys in [["n"], ["G"], ["right", "o"], ["o"], ["f", "n", "1", "enter"], ["f5"]]:
@@ -312,7 +283,7 @@ async def test_escape_cancels_a_slow_query_and_keeps_the_page(
             " INSERT INTO t SELECT i, printf('%.*c', 2000, 'a') FROM n"
         )
         conn.commit()
-    app = make_browser_app([path])
+    app = make_browser_app([SqliteTarget(path)])
     async with app.run_test(size=SIZE) as pilot:
         screen = await quiet(pilot)
         first = shown_rows(screen)
@@ -387,7 +358,7 @@ async def test_a_locked_database_is_a_message_until_the_lock_goes(tmp_path: Path
     writer.execute("BEGIN EXCLUSIVE")
     writer.execute("DELETE FROM t WHERE id = 3")
     try:
-        app = make_browser_app([path])
+        app = make_browser_app([SqliteTarget(path)])
         async with app.run_test(size=SIZE) as pilot:
             screen = await quiet(pilot)
             assert tree_lines(screen)[0].endswith("numbers.db")
@@ -413,7 +384,7 @@ def test_the_filter_field_opens_with_what_gives_the_same_filter_again(typed: str
 
 
 async def test_one_row_is_one_row(tmp_path: Path) -> None:
-    app = make_browser_app([numbers_db(tmp_path, 1)])
+    app = make_browser_app([SqliteTarget(numbers_db(tmp_path, 1))])
     async with app.run_test(size=SIZE) as pilot:
         screen = await quiet(pilot)
         assert tree_lines(screen)[1] == "  t  1 row"
@@ -421,7 +392,7 @@ async def test_one_row_is_one_row(tmp_path: Path) -> None:
 
 async def test_the_reason_of_an_unreadable_file_shows_whole(tmp_path: Path) -> None:
     long_name = tmp_path / ("a-rather-long-database-name-" * 2 + ".db")
-    app = make_browser_app([long_name])
+    app = make_browser_app([SqliteTarget(long_name)])
     async with app.run_test(size=(200, 50)) as pilot:
         screen = await quiet(pilot)
         tree = screen.query_one("#browser-databases", Tree)
@@ -435,7 +406,7 @@ def footer_keys(app: App[int]) -> list[str]:
 
 
 async def test_escape_back_shows_only_where_it_goes_back(tmp_path: Path, db_dir: Path) -> None:
-    app = make_browser_app([numbers_db(tmp_path, 3)])
+    app = make_browser_app([SqliteTarget(numbers_db(tmp_path, 3))])
     async with app.run_test(size=SIZE) as pilot:
         await quiet(pilot)
         assert "Back" not in footer_keys(app)
@@ -463,7 +434,7 @@ async def test_a_change_made_while_the_connection_was_closed_is_seen(tmp_path: P
         rows=[(1,), (2,), (3,)],
         wal=True,
     )
-    app = make_browser_app([path])
+    app = make_browser_app([SqliteTarget(path)])
     async with app.run_test(size=SIZE) as pilot:
         screen = await quiet(pilot)
         assert tree_lines(screen)[1] == "  t  3 rows"

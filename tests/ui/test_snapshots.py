@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
+from tests.ui.browsing import quiet
 from tests.ui.test_app import settle
-from tests.ui.test_browser import odd_db, quiet
+from tests.ui.test_browser import odd_db
 from tui_insert.core.sources import find_sources
+from tui_insert.core.stores.sqlite import SqliteTarget
 from tui_insert.ui.app import TuiInsertApp, make_app
 from tui_insert.ui.browser_app import make_browser_app
 from tui_insert.ui.run_settings import RunSettings
@@ -78,7 +80,9 @@ class TestBrowserSnapshots:
         """Markup-like and escape-holding names and values, NULLs, BLOBs and floats."""
         monkeypatch.chdir(tmp_path)  # the list names the file as given
         path = odd_db(tmp_path)
-        app = make_browser_app([Path(path.name), Path("missing.db")])
+        app = make_browser_app(
+            [SqliteTarget(Path(path.name)), SqliteTarget(Path("missing.db"))]
+        )
 
         async def sorted_by_the_second_column(pilot: Pilot[int]) -> None:
             await quiet(pilot)
@@ -100,5 +104,5 @@ class TestTooSmall:
         assert snap_compare(frozen_app, terminal_size=(80, 17), run_before=settle)
 
     def test_the_browser_asks_for_a_larger_terminal(self, snap_compare, tmp_path: Path) -> None:
-        app = make_browser_app([odd_db(tmp_path)])
+        app = make_browser_app([SqliteTarget(odd_db(tmp_path))])
         assert snap_compare(app, terminal_size=(40, 10), run_before=quiet)

@@ -1,10 +1,14 @@
-"""Reading any SQLite file for the table browser (SPEC §7): read-only, a page at a time.
+"""Reading a store for the table browser (SPEC §7): read-only, a page at a time.
 
-A connection is opened from a read-only URI built from the resolved path and then set
-`query_only`, so it cannot write even by mistake. Pages are fetched with keyset queries —
-`WHERE (sort value, key) > (last row seen) ORDER BY … LIMIT n` — so the last page of a million
-rows costs as little as the first. Values reach SQL only as bound parameters, and names only as
-quoted identifiers, so any table or column name works.
+`Reader` is what the browser asks of a store; `DatabaseReader` here reads any SQLite file, and
+`browse_postgres.PostgresReader` a PostgreSQL database. `TableView` pages through a table with
+keyset queries — `WHERE (sort value, key) > (last row seen) ORDER BY … LIMIT n` — so the last
+page of a million rows costs as little as the first; it spells its SQL through the reader's
+`Dialect`, so paging, sorting and filtering are the same on either kind. Values reach SQL only
+as bound parameters, and names only as quoted identifiers, so any table or column name works.
+
+A SQLite connection is opened from a read-only URI built from the resolved path and then set
+`query_only`, so it cannot write even by mistake.
 """
 
 from __future__ import annotations
@@ -12,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import aiosqlite
 
@@ -34,15 +40,16 @@ Move = Literal["first", "last", "next", "previous", "reload"]
 
 
 class BrowseError(Exception):
-    """A database cannot be read: `reason` says why, in a user's words."""
+    """A database cannot be read: `reason` says why, in a user's words; `where` names the
+    store (a file by its name, a PostgreSQL database as host:port/dbname)."""
 
-    def __init__(self, reason: str, path: Path | None = None) -> None:
+    def __init__(self, reason: str, where: Path | str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.path = path
+        self.where = where.name if isinstance(where, Path) else where
 
     def __str__(self) -> str:
-        return self.reason if self.path is None else f"{self.path.name}: {self.reason}"
+        return self.reason if self.where is None else f"{self.where}: {self.reason}"
 
 
 class QueryCancelled(BrowseError):
@@ -77,6 +84,8 @@ def cell(value: object, limit: int = CELL_CHARS) -> Cell:
         return Cell(str(value), "number")
     if isinstance(value, float):
         return Cell(repr(value), "number")  # the shortest text that reads back as the same float
+    if isinstance(value, Decimal):  # PostgreSQL's numeric, digit for digit
+        return Cell(visible(str(value), limit), "number")
     if isinstance(value, bytes):
         return Cell(f"BLOB, {len(value):,} byte{'' if len(value) == 1 else 's'}", "blob")
     return Cell(visible(str(value), limit), "text")
@@ -89,13 +98,26 @@ def cell(value: object, limit: int = CELL_CHARS) -> Cell:
 class Column:
     name: str
     declared_type: str
+    # What PostgreSQL's typed columns tell (SQLite decides per value, and leaves these be):
+    base_type: str = ""  # the type's own name (a domain's base type): int8, text, jsonb…
+    orderable: bool = True  # has an order of its own; else it is ordered by its text
+    not_null: bool = False  # never NULL: its order needs no place for NULLs
 
 
 @dataclass(frozen=True)
 class TableInfo:
     name: str
     kind: Literal["table", "view"]
-    rows: int | None  # None for views: counting one may mean running a large query
+    # None for views (counting one may mean running a large query) and unreadable tables.
+    rows: int | None
+    schema: str | None = None  # PostgreSQL: the schema that holds it
+    qualified: bool = False  # named with its schema (it is not in the first schema searched)
+    readable: bool = True  # this user may read it
+
+    @property
+    def title(self) -> str:
+        """How the browser names it."""
+        return f"{self.schema}.{self.name}" if self.qualified else self.name
 
 
 # --- sorting and filtering ---------------------------------------------------------------------
@@ -120,21 +142,10 @@ class Filter:
     op: str  # contains, <, <=, >, >=, =, !=
     value: str | int | float | None
 
-    def sql(self) -> tuple[str, list[object]]:
-        name = quote(self.column)
-        if self.op == "contains":
-            assert isinstance(self.value, str)
-            escaped = re.sub(r"([\\%_])", r"\\\1", self.value)
-            return f"{name} LIKE ? ESCAPE '\\'", [f"%{escaped}%"]
-        if self.value is None:
-            return f"{name} IS {'NOT ' if self.op == '!=' else ''}NULL", []
-        if self.op == "=":
-            return f"{name} = ?", [self.value]
-        if self.op == "!=":
-            return f"{name} IS NOT ?", [self.value]  # rows without a value do differ
-        # Only numbers are compared with a number: in SQLite every text is greater than any
-        # number, which would let every text through `> 5`.
-        return f"(typeof({name}) IN ('integer', 'real') AND {name} {self.op} ?)", [self.value]
+    def pattern(self) -> str:
+        """The LIKE pattern of `contains` (escaped with a backslash)."""
+        assert isinstance(self.value, str)
+        return "%" + re.sub(r"([\\%_])", r"\\\1", self.value) + "%"
 
     def describe(self) -> str:
         column = visible(self.column, 30)
@@ -177,7 +188,166 @@ def parse_filter(column: str, text: str) -> Filter | None:
     raise ValueError(f"{op} compares with a number, not {operand!r}")
 
 
-# --- a database --------------------------------------------------------------------------------
+# --- how each kind of database spells it ------------------------------------------------------
+
+Terms = list[tuple[str, bool]]  # ORDER BY terms: (column name, descending)
+
+
+class Dialect:
+    """The pieces of SQL that TableView and the filters ask a reader for, so that the same
+    paging, sorting and filtering run on each kind of database. This one is SQLite's;
+    `browse_postgres.PostgresDialect` is PostgreSQL's.
+
+    The order of a term is the same on both: NULLs first going up, last going down (SQLite's
+    own order). A row's order values are read with `anchor` and bound back with `bound`, so a
+    keyset condition compares the very values that were stored."""
+
+    mark = "?"  # a parameter
+    false = "0"  # a condition no row meets
+
+    def quote(self, name: str) -> str:
+        return quote(name)
+
+    def source(self, query: Query) -> str:
+        """The table or view in FROM."""
+        return self.quote(query.table)
+
+    def shown(self, column: Column) -> str:
+        """What reads a column's value for display."""
+        return self.quote(column.name)
+
+    def ordered(self, query: Query, name: str) -> str:
+        """What a column is ordered and compared by."""
+        return self.quote(name)
+
+    def anchor(self, query: Query, name: str) -> str:
+        """What reads a row's order value in a column: the anchor of the next move."""
+        return self.ordered(query, name)
+
+    def bound(self, query: Query, name: str, value: object) -> tuple[str, object]:
+        """The placeholder and parameter that stand for an anchor read with `anchor`."""
+        if isinstance(value, UndecodableText):
+            return "CAST(? AS TEXT)", value.raw
+        return "?", value
+
+    def nullable(self, query: Query, name: str) -> bool:
+        """Whether the column may hold NULL (a SQLite column always may)."""
+        return True
+
+    def order(self, query: Query, name: str, descending: bool) -> str:
+        """One ORDER BY term."""
+        return f"{self.ordered(query, name)} {'DESC' if descending else 'ASC'}"
+
+    def same(self, query: Query, name: str, value: object) -> tuple[str, list[object]]:
+        """The column holds the anchor `value` (NULL equals NULL here)."""
+        mark, param = self.bound(query, name, value)
+        return f"{self.ordered(query, name)} IS {mark}", [param]
+
+    def offset_order(self, query: Query) -> Terms:
+        """The order of the pages of a table or view without a key (counted off with OFFSET):
+        the sort column, or none (SQLite reads a table in the same order each time)."""
+        return [(query.sort.column, query.sort.descending)] if query.sort else []
+
+    def refusal(self, filter_: Filter, column: Column | None) -> str | None:
+        """Why `filter_` cannot apply to its column, in a user's words; None if it can."""
+        return None
+
+    def condition(self, filter_: Filter, column: Column | None) -> tuple[str, list[object]]:
+        """The WHERE condition of a filter."""
+        name = self.quote(filter_.column)
+        if filter_.op == "contains":  # SQLite's LIKE ignores ASCII case
+            return f"{name} LIKE ? ESCAPE '\\'", [filter_.pattern()]
+        if filter_.value is None:
+            return f"{name} IS {'NOT ' if filter_.op == '!=' else ''}NULL", []
+        if filter_.op == "=":
+            return f"{name} = ?", [filter_.value]
+        if filter_.op == "!=":
+            return f"{name} IS NOT ?", [filter_.value]  # rows without a value do differ
+        # Only numbers are compared with a number: in SQLite every text is greater than any
+        # number, which would let every text through `> 5`.
+        value = filter_.value
+        return f"(typeof({name}) IN ('integer', 'real') AND {name} {filter_.op} ?)", [value]
+
+
+SQLITE = Dialect()
+
+
+# --- what the browser asks of a store ----------------------------------------------------------
+
+# Changes whenever something was committed that could change what is shown, and on every new
+# connection: (which connection of the reader, that connection's own version).
+Version = tuple[int, object]
+
+
+class Reader(ABC):
+    """A store opened read-only for the browser. Every method raises BrowseError with a message
+    for the user (QueryCancelled after `interrupt`)."""
+
+    label: str  # the store, as the browser names it (never with a password)
+    dialect: Dialect
+
+    @property
+    @abstractmethod
+    def is_open(self) -> bool: ...
+
+    @abstractmethod
+    async def open(self) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Close the connection; `fetch` opens it again."""
+
+    @abstractmethod
+    async def interrupt(self) -> None:
+        """Stop the query running now, and every later one until `resume`: they raise
+        QueryCancelled. (One move of a TableView runs several queries; a cancel that comes
+        between two of them must stop it all the same.)"""
+
+    @abstractmethod
+    def resume(self) -> None:
+        """Let queries run again after `interrupt`."""
+
+    @abstractmethod
+    async def fetch(
+        self, sql: str, params: list[object] | tuple[object, ...] = ()
+    ) -> list[tuple]: ...
+
+    @abstractmethod
+    def snapshot(self) -> AbstractAsyncContextManager[None]:
+        """The queries inside see the store as it was at the first of them: the counts and the
+        rows of one page agree, even while a run writes."""
+
+    @abstractmethod
+    async def version(self) -> Version:
+        """Differs from an earlier one whenever anything was committed since that could change
+        what is shown, or the connection was opened again in between."""
+
+    @abstractmethod
+    async def tables(self) -> list[TableInfo]:
+        """The tables and views to browse, with row counts (tui-insert's bookkeeping left out)."""
+
+    @abstractmethod
+    async def columns(self, table: str, schema: str | None = None) -> list[Column]: ...
+
+    @abstractmethod
+    async def key(self, table: TableInfo, columns: list[Column]) -> tuple[str, ...] | None:
+        """The columns that order the rows uniquely for keyset paging; None: the pages are
+        counted off with OFFSET (a view)."""
+
+
+class Browsable(Protocol):
+    """A store the browser can show (a stores.Target)."""
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    def browser(self) -> Reader: ...
+
+
+# --- a SQLite file -----------------------------------------------------------------------------
 
 
 def _error(path: Path, e: sqlite3.Error) -> BrowseError:
@@ -201,16 +371,20 @@ def _retrieved(future: asyncio.Future[None]) -> None:
         future.exception()
 
 
-class DatabaseReader:
+class DatabaseReader(Reader):
     """One SQLite file, opened read-only. Every method raises BrowseError with a message for
     the user (QueryCancelled after `interrupt`)."""
 
+    dialect = SQLITE
+
     def __init__(self, path: Path, *, lock_timeout: float = LOCK_TIMEOUT) -> None:
         self.path = path
+        self.label = str(path)
         self.lock_timeout = lock_timeout
         self._db: aiosqlite.Connection | None = None
         self._opening: asyncio.Future[None] | None = None
         self._cancelled = False
+        self._connections = 0  # opened so far: a data_version holds only within one
 
     @property
     def is_open(self) -> bool:
@@ -255,6 +429,7 @@ class DatabaseReader:
                 raise _error(path, e) from None
             raise
         self._db = db
+        self._connections += 1
 
     async def close(self) -> None:
         """Close the connection (and end its thread); `fetch` opens it again."""
@@ -266,15 +441,11 @@ class DatabaseReader:
             await db.close()
 
     async def interrupt(self) -> None:
-        """Stop the query running now, and every later one until `resume`: they raise
-        QueryCancelled. (One move of a TableView runs several queries; a cancel that comes
-        between two of them must stop it all the same.)"""
         self._cancelled = True
         if self._db is not None:
             await self._db.interrupt()
 
     def resume(self) -> None:
-        """Let queries run again after `interrupt`."""
         self._cancelled = False
 
     async def fetch(self, sql: str, params: list[object] | tuple[object, ...] = ()) -> list[tuple]:
@@ -310,9 +481,11 @@ class DatabaseReader:
                 except (sqlite3.Error, ValueError):
                     await self.close()  # a connection in an unknown state: the next reopens it
 
-    async def version(self) -> int:
-        """Changes whenever another connection has committed to the file."""
-        return (await self.fetch("PRAGMA data_version"))[0][0]
+    async def version(self) -> Version:
+        """Another connection's commit to the file changes `data_version`; a fresh connection
+        starts again from the same small number, so the connection is counted too."""
+        data_version = (await self.fetch("PRAGMA data_version"))[0][0]
+        return (self._connections, data_version)
 
     async def tables(self) -> list[TableInfo]:
         # SQLite's own tables and tui-insert's bookkeeping are not data: left out.
@@ -329,14 +502,13 @@ class DatabaseReader:
             tables.append(TableInfo(name, kind, count))
         return tables
 
-    async def columns(self, table: str) -> list[Column]:
+    async def columns(self, table: str, schema: str | None = None) -> list[Column]:
         rows = await self.fetch("SELECT name, type FROM pragma_table_info(?)", (table,))
         return [Column(name, declared_type) for name, declared_type in rows]
 
     async def key(self, table: TableInfo, columns: list[Column]) -> tuple[str, ...] | None:
-        """The columns that order the rows uniquely for keyset paging: the rowid (or the
-        column that is its alias), the primary key of a WITHOUT ROWID table, or None (a view:
-        its pages are counted off with OFFSET)."""
+        """The rowid (or the column that is its alias), the primary key of a WITHOUT ROWID
+        table, or None (a view: its pages are counted off with OFFSET)."""
         if table.kind != "table":
             return None
         names = {c.name.lower() for c in columns}
@@ -376,6 +548,11 @@ class Query:
     key: tuple[str, ...] | None
     sort: Sort | None = None
     filters: tuple[Filter, ...] = ()
+    schema: str | None = None  # PostgreSQL: the schema that holds the table
+
+    def column(self, name: str) -> Column | None:
+        """The column of that name (None for SQLite's rowid, which is no column)."""
+        return next((c for c in self.columns if c.name == name), None)
 
     def sorted_by(self, sort: Sort | None) -> Query:
         return replace(self, sort=sort)
@@ -398,10 +575,14 @@ class Query:
                 terms.append((name, descending))
         return terms
 
-    def where(self) -> tuple[list[str], list[object]]:
+    def where(self, dialect: Dialect) -> tuple[list[str], list[object]]:
         parts, params = [], []
         for f in self.filters:
-            sql, values = f.sql()
+            column = self.column(f.column)
+            refusal = dialect.refusal(f, column)
+            if refusal is not None:
+                raise BrowseError(refusal)
+            sql, values = dialect.condition(f, column)
             parts.append(sql)
             params.extend(values)
         return parts, params
@@ -426,62 +607,69 @@ def _decode(data: bytes) -> str:
         return UndecodableText(data)
 
 
-def _bound(value: object) -> tuple[str, object]:
-    """The placeholder and parameter that stand for a stored value in a condition."""
-    if isinstance(value, UndecodableText):
-        return "CAST(? AS TEXT)", value.raw
-    return "?", value
-
-
-def _beyond(name: str, descending: bool, value: object) -> tuple[str, list[object]] | None:
+def _beyond(
+    d: Dialect, query: Query, name: str, descending: bool, value: object, *, or_same: bool = False
+) -> tuple[str, list[object]] | None:
     """The condition for a value after `value` in one ORDER BY term (NULLs come first going up,
-    last going down, as in SQLite); None when nothing comes after."""
-    column = quote(name)
+    last going down); None when nothing comes after. With `or_same`, `value` itself too: only
+    for a column that is never NULL, and a value that is not."""
+    column = d.ordered(query, name)
+    if or_same:
+        mark, param = d.bound(query, name, value)
+        return f"{column} {'<=' if descending else '>='} {mark}", [param]
     if not descending:
         if value is None:
             return f"{column} IS NOT NULL", []
-        mark, param = _bound(value)
+        mark, param = d.bound(query, name, value)
         return f"{column} > {mark}", [param]
     if value is None:
         return None
-    mark, param = _bound(value)
+    mark, param = d.bound(query, name, value)
+    if not d.nullable(query, name):  # (an OR would keep an index from giving the order)
+        return f"{column} < {mark}", [param]
     return f"({column} < {mark} OR {column} IS NULL)", [param]
 
 
-def _same(terms: list[tuple[str, bool]], values: tuple) -> tuple[list[str], list[object]]:
+def _same(d: Dialect, query: Query, terms: Terms, values: tuple) -> tuple[list[str], list[object]]:
     """Conditions for equal values in the first terms (NULL equals NULL here)."""
     parts, params = [], []
     for (name, _), value in zip(terms, values, strict=False):
-        mark, param = _bound(value)
-        parts.append(f"{quote(name)} IS {mark}")
-        params.append(param)
+        sql, same_params = d.same(query, name, value)
+        parts.append(sql)
+        params.extend(same_params)
     return parts, params
 
 
 def _after(
-    terms: list[tuple[str, bool]], values: tuple, *, inclusive: bool = False
+    d: Dialect, query: Query, terms: Terms, values: tuple, *, inclusive: bool = False
 ) -> tuple[str, list[object]]:
     """Rows after the row whose order values are `values` (or that row too, if inclusive)."""
     alternatives: list[str] = []
     params: list[object] = []
+    last = len(terms) - 1
+    # The row itself and those after it in the last term, in one condition where it can be.
+    merged = (
+        inclusive and last >= 0 and values[last] is not None
+        and not d.nullable(query, terms[last][0])
+    )
     for i, (name, descending) in enumerate(terms):
-        beyond = _beyond(name, descending, values[i])
+        beyond = _beyond(d, query, name, descending, values[i], or_same=merged and i == last)
         if beyond is None:
             continue
-        same, same_params = _same(terms[:i], values)
+        same, same_params = _same(d, query, terms[:i], values)
         alternatives.append("(" + " AND ".join([*same, beyond[0]]) + ")")
         params.extend(same_params)
         params.extend(beyond[1])
-    if inclusive:
-        same, same_params = _same(terms, values)
+    if inclusive and not merged:
+        same, same_params = _same(d, query, terms, values)
         alternatives.append("(" + " AND ".join(same) + ")")
         params.extend(same_params)
     if not alternatives:
-        return "0", []
+        return d.false, []
     return "(" + " OR ".join(alternatives) + ")", params
 
 
-def _reversed(terms: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+def _reversed(terms: Terms) -> Terms:
     return [(name, not descending) for name, descending in terms]
 
 
@@ -508,17 +696,22 @@ class TableView:
     """A table as the browser shows it: a query and its current page. A move changes them only
     when it succeeds, so a cancelled or failed query leaves the view as it was."""
 
-    reader: DatabaseReader
+    reader: Reader
     query: Query
     page_rows: int = PAGE_ROWS
     page: Page | None = None
     table_rows: int | None = None  # all rows of the table, when filtered
 
     @classmethod
-    async def open(cls, reader: DatabaseReader, table: TableInfo) -> TableView:
-        columns = await reader.columns(table.name)
+    async def open(cls, reader: Reader, table: TableInfo) -> TableView:
+        columns = await reader.columns(table.name, table.schema)
         key = await reader.key(table, columns)
-        return cls(reader, Query(table.name, tuple(columns), key))
+        return cls(reader, Query(table.name, tuple(columns), key, schema=table.schema))
+
+    def refusal(self, filter_: Filter) -> str | None:
+        """Why this table cannot take `filter_` (a comparison with a number on a column of
+        text, in PostgreSQL), in a user's words; None if it can."""
+        return self.reader.dialect.refusal(filter_, self.query.column(filter_.column))
 
     async def go(self, move: Move, query: Query | None = None) -> Page:
         """Show the first, last, next or previous page, or the current one again (`reload`,
@@ -543,34 +736,36 @@ class TableView:
         return await self._keyset_page(query, move, page, total), table_rows
 
     async def _count(self, query: Query, extra: tuple[str, list[object]] | None = None) -> int:
-        parts, params = query.where()
+        d = self.reader.dialect
+        parts, params = query.where(d)
         if extra is not None:
             parts.append(extra[0])
             params.extend(extra[1])
         where = f" WHERE {' AND '.join(parts)}" if parts else ""
-        sql = f"SELECT count(*) FROM {quote(query.table)}{where}"
+        sql = f"SELECT count(*) FROM {d.source(query)}{where}"
         return (await self.reader.fetch(sql, params))[0][0]
 
     async def _select(
         self,
         query: Query,
-        terms: list[tuple[str, bool]],
+        terms: Terms,
         extra: tuple[str, list[object]] | None = None,
         offset: int = 0,
     ) -> tuple[list[tuple], list[tuple]]:
         """One page in the order of `terms`: (rows, their order values)."""
-        parts, params = query.where()
+        d = self.reader.dialect
+        parts, params = query.where(d)
         if extra is not None:
             parts.append(extra[0])
             params.extend(extra[1])
-        order_names = [quote(name) for name, _ in terms]
-        shown = [quote(c.name) for c in query.columns]
+        anchors = [d.anchor(query, name) for name, _ in terms]
+        shown = [d.shown(c) for c in query.columns]
         where = f" WHERE {' AND '.join(parts)}" if parts else ""
-        order = ", ".join(f"{quote(n)} {'DESC' if d else 'ASC'}" for n, d in terms)
+        order = ", ".join(d.order(query, name, descending) for name, descending in terms)
         sql = (
-            f"SELECT {', '.join(order_names + shown)} FROM {quote(query.table)}{where}"
+            f"SELECT {', '.join(anchors + shown)} FROM {d.source(query)}{where}"
             + (f" ORDER BY {order}" if order else "")
-            + " LIMIT ? OFFSET ?"
+            + f" LIMIT {d.mark} OFFSET {d.mark}"
         )
         fetched = await self.reader.fetch(sql, [*params, self.page_rows, offset])
         width = len(terms)
@@ -578,6 +773,7 @@ class TableView:
 
     async def _keyset_page(self, query: Query, move: Move, page: Page | None, total: int) -> Page:
         terms = query.terms()
+        d = self.reader.dialect
         if move == "first":
             rows, order = await self._select(query, terms)
             return Page(rows, order, 0, total)
@@ -588,12 +784,13 @@ class TableView:
             return Page(rows, order, max(total - len(rows), 0), total)
         assert page is not None and page.rows
         if move == "next":
-            rows, order = await self._select(query, terms, _after(terms, page.order[-1]))
+            after = _after(d, query, terms, page.order[-1])
+            rows, order = await self._select(query, terms, after)
             if not rows:
                 return page
             return Page(rows, order, page.start + len(page.rows), total)
         if move == "previous":
-            before = _after(_reversed(terms), page.order[0])
+            before = _after(d, query, _reversed(terms), page.order[0])
             rows, order = await self._select(query, _reversed(terms), before)
             if len(rows) < self.page_rows:
                 return await self._keyset_page(query, "first", None, total)
@@ -601,15 +798,15 @@ class TableView:
             order.reverse()
             return Page(rows, order, max(page.start - len(rows), 0), total)
         # reload: the same first row (or the next one, if it is gone), counted exactly
-        here = _after(terms, page.order[0], inclusive=True)
+        here = _after(d, query, terms, page.order[0], inclusive=True)
         rows, order = await self._select(query, terms, here)
         if not rows:
             return await self._keyset_page(query, "last", None, total)
-        start = await self._count(query, _after(_reversed(terms), order[0]))
+        start = await self._count(query, _after(d, query, _reversed(terms), order[0]))
         return Page(rows, order, start, total)
 
     async def _offset_page(self, query: Query, move: Move, page: Page | None, total: int) -> Page:
-        terms = [(query.sort.column, query.sort.descending)] if query.sort else []
+        terms = self.reader.dialect.offset_order(query)
         start = {
             "first": 0,
             "last": max(total - self.page_rows, 0),

@@ -1,12 +1,14 @@
-"""`tui-insert browse`: the table browser on its own, for any SQLite files."""
+"""`tui-insert browse`: the table browser on its own, for any SQLite files and PostgreSQL
+databases."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Sequence
 
 from textual.app import App
 from textual.binding import Binding
 
+from tui_insert.core.browse import Browsable
 from tui_insert.ui import too_small
 from tui_insert.ui.browser_screen import BrowserScreen
 
@@ -19,14 +21,15 @@ class BrowserApp(App[int]):
     VERTICAL_BREAKPOINTS = too_small.VERTICAL_BREAKPOINTS
     BINDINGS = [Binding("q", "quit", "Quit")]
 
-    def __init__(self, paths: list[Path]) -> None:
+    def __init__(self, stores: Sequence[Browsable]) -> None:
         super().__init__()
-        self.paths = paths
+        self.stores = stores
 
     def get_default_screen(self) -> BrowserScreen:
-        return BrowserScreen(self.paths, closable=False)
+        return BrowserScreen(self.stores, closable=False)
 
 
-def make_browser_app(paths: list[Path]) -> BrowserApp:
-    """The browser app, as the command line and the tests build it."""
-    return BrowserApp(paths)
+def make_browser_app(stores: Sequence[Browsable]) -> BrowserApp:
+    """The browser app, as the command line and the tests build it: one store a target
+    (`stores.SqliteTarget`, `stores.postgres.PostgresTarget`)."""
+    return BrowserApp(stores)

@@ -1,14 +1,15 @@
-"""The read-only table browser: the databases and their tables on the left, a page of rows on
-the right. Every query runs on the database's own reader thread (aiosqlite), so the screen
-stays responsive while one runs, and escape interrupts it.
+"""The read-only table browser: the stores (SQLite files, PostgreSQL databases) and their
+tables on the left, a page of rows on the right. Every query runs off the screen's thread (on a
+SQLite file's reader thread, or over PostgreSQL's asynchronous connection), so the screen stays
+responsive while one runs, and escape interrupts it.
 
-While anything writes to a file (a run, or another program), its `data_version` changes; the
+While anything writes to a store (a run, or another program), its reader's version changes; the
 browser looks once a second and then shows the new counts and the current page again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -22,8 +23,8 @@ from textual.widgets import DataTable, Footer, Header, Input, Static, Tree
 from textual.widgets.tree import TreeNode
 
 from tui_insert.core.browse import (
+    Browsable,
     BrowseError,
-    DatabaseReader,
     Filter,
     Move,
     Page,
@@ -32,6 +33,7 @@ from tui_insert.core.browse import (
     Sort,
     TableInfo,
     TableView,
+    Version,
     cell,
     parse_filter,
     position_text,
@@ -39,27 +41,11 @@ from tui_insert.core.browse import (
 from tui_insert.core.rules import visible
 from tui_insert.ui.too_small import TooSmall
 
-CHECK_SECONDS = 1.0  # how often the browser looks for changes in the files
+CHECK_SECONDS = 1.0  # how often the browser looks for changes in the stores
 BUSY_AFTER_SECONDS = 0.25  # a query that takes longer says so (and that escape cancels it)
 _CELL_STYLES = {"null": "italic dim", "blob": "dim", "number": "", "text": ""}
 
-Place = tuple[int, str]  # a table: (which database, table name)
-
-
-class CountedReader(DatabaseReader):
-    """A reader that counts the connections it opened. A `data_version` means something only
-    beside an earlier one of the same connection (a fresh connection starts again from the
-    same small number): so a version is kept with the connection it came from."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
-        self.connections = 0
-
-    async def open(self) -> None:
-        was_open = self.is_open
-        await super().open()
-        if not was_open and self.is_open:
-            self.connections += 1
+Place = tuple[int, str | None, str]  # a table: (which database, its schema, its name)
 
 
 def _filter_text(filter_: Filter | None) -> str:
@@ -92,14 +78,16 @@ class BrowserScreen(Screen[None]):
         Binding("escape,b", "back", "Back"),
     ]
 
-    def __init__(self, paths: list[Path], *, closable: bool = True) -> None:
+    def __init__(self, stores: Sequence[Browsable], *, closable: bool = True) -> None:
         super().__init__()
-        self.readers = [CountedReader(path) for path in paths]
+        self.stores = list(stores)
+        self.readers = [store.browser() for store in stores]
         self.closable = closable  # in the app, escape goes back to the panels
         self.view: TableView | None = None
         self.view_database: int | None = None  # which reader the view reads
-        # Per database, (which connection, its data_version) when last listed.
-        self._versions: dict[int, tuple[int, int]] = {}
+        self._view_title = ""  # the table the view shows, as the list names it
+        # Per database, its reader's version when last listed.
+        self._versions: dict[int, Version] = {}
         self._listed: dict[int, list[TableInfo]] = {}
         self._tree: Tree[Place | None] = Tree("Databases", id="browser-databases")
         self._title = Static("", id="browser-title", markup=False)
@@ -207,20 +195,20 @@ class BrowserScreen(Screen[None]):
     # -- the databases and their tables -------------------------------------------------------
 
     def _database_label(self, index: int) -> Text:
-        path = visible(str(self.readers[index].path))
-        if len(path) > 40:
-            path = "…" + path[-39:]  # the end of a long path says more than its start
-        return Text(path, style="bold")
+        label = visible(self.stores[index].label)
+        if len(label) > 40:
+            label = "…" + label[-39:]  # the end of a long path says more than its start
+        return Text(label, style="bold")
 
     async def _list_databases(self, only_changed: bool = False) -> None:
         """Read which tables each database holds and their row counts (with `only_changed`,
         of the databases written since); if the table on show changed, show its page again."""
         view_changed = False
+        failed: BrowseError | None = None  # opening the first table
         for index, reader in enumerate(self.readers):
             node = self._tree.root.children[index]
             try:
-                data_version = await reader.version()  # opens the file, if need be
-                version = (reader.connections, data_version)
+                version = await reader.version()  # opens the file, if need be
                 if only_changed and self._versions.get(index) == version:
                     continue
                 tables = await reader.tables()
@@ -234,11 +222,19 @@ class BrowserScreen(Screen[None]):
                 continue
             self._show_listing(index, node, tables, None)
             view_changed = view_changed or self.view_database == index
-            if self.view is None and tables:  # at the start: show rows before listing on
-                await self._open_table(index, tables[0])
+            first = next((t for t in tables if t.readable), None)
+            if self.view is None and first is not None:  # at the start: rows, then the rest
+                try:
+                    await self._open_table(index, first)
+                except QueryCancelled:
+                    raise
+                except BrowseError as e:  # said once every store is listed
+                    failed = failed or e
                 view_changed = False
         if self.view is not None and view_changed:
             self._show_page(await self.view.go("reload"))
+        if failed is not None:
+            raise failed
 
     def _show_listing(
         self, index: int, node: TreeNode[Place | None], tables: list[TableInfo], error: str | None
@@ -246,13 +242,13 @@ class BrowserScreen(Screen[None]):
         node.set_label(self._database_label(index))
         old = self._listed.get(index)
         self._listed[index] = tables
-        if error is None and old and [t.name for t in old] == [t.name for t in tables]:
+        if error is None and old and [_place(t) for t in old] == [_place(t) for t in tables]:
             for child, table in zip(node.children, tables, strict=True):
                 child.set_label(self._table_label(table))
             return
         node.remove_children()
         for table in tables:
-            node.add_leaf(self._table_label(table), data=(index, table.name))
+            node.add_leaf(self._table_label(table), data=(index, *_place(table)))
         if error is not None:  # on a line of its own: the whole reason, however long the path
             node.add_leaf(Text(visible(error, 200), style="bold red"), data=None)
         elif not tables:
@@ -260,10 +256,13 @@ class BrowserScreen(Screen[None]):
 
     @staticmethod
     def _table_label(table: TableInfo) -> Text:
-        label = Text(visible(table.name, 24))
-        size = (
-            "view" if table.rows is None else f"{table.rows:,} row{'' if table.rows == 1 else 's'}"
-        )
+        label = Text(visible(table.title, 24))
+        if table.kind == "view":
+            size = "view"
+        elif not table.readable or table.rows is None:
+            size = "not readable"  # this user may not read it
+        else:
+            size = f"{table.rows:,} row{'' if table.rows == 1 else 's'}"
         label.append(f"  {size}", style="dim")
         return label
 
@@ -272,15 +271,16 @@ class BrowserScreen(Screen[None]):
         place = event.node.data
         if place is None:
             return
-        index, name = place
-        table = next((t for t in self._listed.get(index, []) if t.name == name), None)
+        index, *where = place
+        listed = self._listed.get(index, [])
+        table = next((t for t in listed if list(_place(t)) == where), None)
         if table is not None:
-            self._start(lambda: self._open_table(index, table), f"opening {name}")
+            self._start(lambda: self._open_table(index, table), f"opening {table.title}")
 
     async def _open_table(self, index: int, table: TableInfo) -> None:
         view = await TableView.open(self.readers[index], table)
         page = await view.go("first")
-        self.view, self.view_database = view, index
+        self.view, self.view_database, self._view_title = view, index, table.title
         self._show_page(page, row=0, column=0, columns=True)
         self._table.focus()  # the rows are what one came for; tab goes back to the list
 
@@ -317,9 +317,9 @@ class BrowserScreen(Screen[None]):
     def _show_columns(self) -> None:
         assert self.view is not None and self.view_database is not None
         query = self.view.query
-        database = self.readers[self.view_database].path.name
+        database = self.stores[self.view_database].name
         self._title.update(
-            f"{visible(database, 40)} › {visible(query.table, 60)}"
+            f"{visible(database, 40)} › {visible(self._view_title, 60)}"
             f" · {len(query.columns)} column{'' if len(query.columns) == 1 else 's'}"
         )
         self._table.clear(columns=True)
@@ -415,6 +415,10 @@ class BrowserScreen(Screen[None]):
         except ValueError as e:
             self.set_status(str(e), error=True)
             return
+        refusal = self.view.refusal(new) if new is not None else None
+        if refusal:  # a comparison with a number on a column of text, say
+            self.set_status(refusal, error=True)
+            return
         self._close_filter()
         query = self.view.query.filtered(self._filter_column, new)
         self._change_query(query, f"filtering {self._filter_column}")
@@ -459,6 +463,10 @@ class BrowserScreen(Screen[None]):
 
     def action_back(self) -> None:
         self.dismiss()  # (a check for changes in progress ends with the screen)
+
+
+def _place(table: TableInfo) -> tuple[str | None, str]:
+    return (table.schema, table.name)
 
 
 def _cell_text(value: object) -> Text:
