@@ -81,6 +81,19 @@ def _inputs(data: Path) -> dict[str, list[Any]]:
     }
 
 
+def _small(folder: Path, count: int) -> Path:
+    """`count` valid records a table, every order naming a user and a product of the set (so
+    that orders are stored soon after their users, and again after a reset)."""
+    return write_records(
+        folder,
+        users=[{"id": i, "name": f"u{i}", "email": f"u{i}@x.co"} for i in range(1, count + 1)],
+        products=[{"id": i, "name": f"p{i}", "price": 1.5} for i in range(1, count + 1)],
+        orders=[
+            {"id": i, "user_id": i, "product_id": i, "quantity": 1} for i in range(1, count + 1)
+        ],
+    )
+
+
 @pytest.fixture(scope="module")
 def data_60k(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("data60k")
@@ -189,7 +202,7 @@ def test_a_reset_during_a_run(pg: dict[str, str], data_60k: Path, tmp_path: Path
     no stored order ever lacks its user or product, and the rows stored afterwards are
     exactly a tail of what the run reported inserted. (A latency makes every record its own
     commit, so that the run is still writing when the resets come.)"""
-    small = write_records(tmp_path / "small", **{k: v[:4000] for k, v in _inputs(data_60k).items()})
+    small = _small(tmp_path / "small", 12_000)  # long enough that the first reset is in time
     run = start_cli(*_run_args(small, pg, "--workers", "4", "--latency", "1ms"))
     for table, at_least in (("users", 500), ("orders", 1)):
         wait_until_stored(pg, table, run, at_least=at_least)
@@ -388,7 +401,7 @@ def test_all_three_datasets_in_one_database(pg: dict[str, str]) -> None:
 def test_a_table_dropped_mid_run_ends_it_naming_the_store(
     pg_servers: Servers, pg: dict[str, str], tmp_path: Path, data_60k: Path
 ) -> None:
-    small = write_records(tmp_path / "small", **{k: v[:3000] for k, v in _inputs(data_60k).items()})
+    small = _small(tmp_path / "small", 3000)
     run = start_cli(*_run_args(small, pg, "--latency", "1ms"))
     wait_until_stored(pg, "products", run, at_least=100)
     dbname = pg["products"].rsplit("/", 1)[1]
@@ -398,7 +411,7 @@ def test_a_table_dropped_mid_run_ends_it_naming_the_store(
     assert "Traceback" not in err
     assert pg["products"].split("@", 1)[1] in err
     assert "dropped" in err
-    _assert_invariants(pg)
+    # (The orders stored before stay: dropping products by hand took what they name with it.)
 
 
 def test_a_server_stopped_mid_run_ends_it_naming_the_store(
@@ -406,7 +419,7 @@ def test_a_server_stopped_mid_run_ends_it_naming_the_store(
 ) -> None:
     """Until waiting for a server to come back is built: exit 1, a message naming the store,
     no traceback, and what was committed stays consistent."""
-    small = write_records(tmp_path / "small", **{k: v[:3000] for k, v in _inputs(data_60k).items()})
+    small = _small(tmp_path / "small", 3000)
     run = start_cli(*_run_args(small, pg, "--latency", "1ms"))
     wait_until_stored(pg, "orders", run, at_least=1)
     server = pg_servers["orders"]
