@@ -22,11 +22,14 @@ that no run pays for the writes of the one before. Each command is a child proce
 time is taken around it, and its peak memory is the largest sum of the resident memory of the
 command and its descendants (the servers are not among them). Reports go to files in WORKDIR.
 
-Prints every run's wall time, peak memory and rows stored per table, the range of
-engine/floor over the rounds (each ratio taken within a round), and whether the engine stored
-the same rows (by a digest of every row, in id order) in every round, and on PostgreSQL the
-same as on SQLite. Exits 0 only if every command succeeded, the rows agree, and the best
-engine-pg wall time is at most 1.5x the best floor-pg one.
+Prints every run's wall time, the engine's own `elapsed_seconds` (from its report: the run
+without the start, where each node parses its input, and without writing the report), the
+CPU seconds of the command's processes and of the three servers during the run, peak memory
+and rows stored per table; then the range of engine/floor over the rounds (each ratio taken
+within a round), and whether the engine stored the same rows (by a digest of every row, in id
+order) in every round, and on PostgreSQL the same as on SQLite. Exits 0 only if every command
+succeeded, the rows agree, and the best engine-pg wall time is at most 1.5x the best floor-pg
+one.
 """
 
 from __future__ import annotations

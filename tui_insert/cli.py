@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="tui-insert",
         description="Validate users, products and orders and insert them concurrently into "
-        "three SQLite databases. Without a command: `run`.",
+        "three databases (SQLite files or PostgreSQL servers). Without a command: `run`.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -175,15 +175,16 @@ def build_parser() -> argparse.ArgumentParser:
     browse = commands.add_parser(
         "browse",
         parents=[db_dir],
-        help="browse the tables of SQLite files, read-only",
-        description="Browse the tables of SQLite files, read-only: nothing is ever written.",
+        help="browse the tables of the stores, read-only",
+        description="Browse the tables of SQLite files and PostgreSQL databases, read-only:"
+        " nothing is ever written.",
     )
     browse.add_argument(
         "files",
         nargs="*",
         metavar="FILE",  # a path, or a postgresql:// URL (which a Path would cut at its //)
-        help="SQLite files or postgresql:// URLs to browse (default: the three databases in"
-        " --db-dir)",
+        help="SQLite files or postgresql:// URLs to browse (default: the three stores, from"
+        " --db-dir and --users-db and the others)",
     )
 
     reset = commands.add_parser(

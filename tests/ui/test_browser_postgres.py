@@ -171,8 +171,10 @@ async def test_the_browser_follows_another_connections_commits(pg: dict[str, str
         # The browser's own check, once a second, is the event.
         await until(
             pilot,
-            lambda: tree_lines(screen)[1] == "  t  5 rows"
-            and text_of(screen, "#browser-position") == "rows 1–5 of 5",
+            lambda: (
+                tree_lines(screen)[1] == "  t  5 rows"
+                and text_of(screen, "#browser-position") == "rows 1–5 of 5"
+            ),
             f"showed 5 rows (listed {tree_lines(screen)})",
             step=0.1,
         )

@@ -80,9 +80,7 @@ class TestBrowserSnapshots:
         """Markup-like and escape-holding names and values, NULLs, BLOBs and floats."""
         monkeypatch.chdir(tmp_path)  # the list names the file as given
         path = odd_db(tmp_path)
-        app = make_browser_app(
-            [SqliteTarget(Path(path.name)), SqliteTarget(Path("missing.db"))]
-        )
+        app = make_browser_app([SqliteTarget(Path(path.name)), SqliteTarget(Path("missing.db"))])
 
         async def sorted_by_the_second_column(pilot: Pilot[int]) -> None:
             await quiet(pilot)

@@ -95,7 +95,7 @@ def make_users(db: Database) -> None:
     """5,000 users: names with NULLs and many duplicates; ids in no order of insertion."""
     rnd = random.Random(20240501)
     db.run("CREATE TABLE users (id bigint PRIMARY KEY, name text, email text, score int)")
-    id_list = rnd.sample(range(-10**12, 10**12), 5000)
+    id_list = rnd.sample(range(-(10**12), 10**12), 5000)
     rows = [(i, rnd.choice(NAMES), f"u{i}@x", rnd.choice([None, *range(10)])) for i in id_list]
     db.insert("users", rows)
     db.run("CREATE VIEW odd_users AS SELECT id, name FROM users WHERE id % 3 <> 0")
@@ -342,8 +342,7 @@ async def test_odd_names_list_page_sort_and_filter(db: Database) -> None:
             for descending in (False, True):
                 way = "DESC NULLS LAST" if descending else "ASC NULLS FIRST"
                 expected = db.run(
-                    f"SELECT * FROM {quote(ODD_TABLE)} ORDER BY {quote(column)} {way},"
-                    f" id {way[:4]}"
+                    f"SELECT * FROM {quote(ODD_TABLE)} ORDER BY {quote(column)} {way}, id {way[:4]}"
                 )
                 query = view.query.sorted_by(Sort(column, descending))
                 await check_paging(view, query, expected, rows_of)
@@ -425,9 +424,7 @@ async def test_filters_on_text(shared: Database, text: str, expected: list) -> N
         ("i", "!= abc", [1, 5, 10, -4, None]),
     ],
 )
-async def test_filters_on_numbers(
-    shared: Database, column: str, text: str, expected: list
-) -> None:
+async def test_filters_on_numbers(shared: Database, column: str, text: str, expected: list) -> None:
     async with opened(shared.target()) as reader:
         view = await view_of(reader, "numbers", page_rows=100)
         page = await view.go("first", view.query.filtered(column, parse_filter(column, text)))

@@ -649,7 +649,9 @@ def _after(
     last = len(terms) - 1
     # The row itself and those after it in the last term, in one condition where it can be.
     merged = (
-        inclusive and last >= 0 and values[last] is not None
+        inclusive
+        and last >= 0
+        and values[last] is not None
         and not d.nullable(query, terms[last][0])
     )
     for i, (name, descending) in enumerate(terms):

@@ -145,7 +145,7 @@ class PostgresDialect(Dialect):
     def condition(self, filter_: Filter, column: Column | None) -> tuple[str, list[object]]:
         name = self.quote(filter_.column)
         if filter_.op == "contains":  # ignoring ASCII case, as SQLite's LIKE does
-            like = f'CAST({name} AS text) COLLATE "C" ILIKE %s ESCAPE E\'\\\\\''
+            like = f"CAST({name} AS text) COLLATE \"C\" ILIKE %s ESCAPE E'\\\\'"
             return like, [filter_.pattern()]
         value = filter_.value
         if value is None:
@@ -239,9 +239,7 @@ def _lost(conn: psycopg.AsyncConnection | None, e: psycopg.Error) -> bool:
     state = e.sqlstate or ""
     if state.startswith("08") or state in ("57P01", "57P02", "57P03"):
         return True
-    return isinstance(e, psycopg.OperationalError) and (
-        conn is None or conn.broken or conn.closed
-    )
+    return isinstance(e, psycopg.OperationalError) and (conn is None or conn.broken or conn.closed)
 
 
 def _reason(e: psycopg.Error, cancelled: bool) -> BrowseError:

@@ -76,8 +76,11 @@ def _scrubbed(message: str, uri: str) -> str:
     found = _USERINFO.match(uri)
     if found and ":" in found.group(1):
         secret = found.group(1).split(":", 1)[1]
-        if secret:
+        if len(secret) >= 4:
             message = message.replace(secret, "***")
+        elif secret and secret in message:
+            # So short it may stand inside other words: say nothing more rather than guess.
+            return "libpq's message would show the password"
     return " ".join(message.split())
 
 
