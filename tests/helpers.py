@@ -14,7 +14,7 @@ import subprocess
 import sys
 import termios
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -173,15 +173,8 @@ def count_rows(path: Path, table: str) -> int:
 def wait_for_rows(
     path: Path, table: str, proc: subprocess.Popen[bytes], at_least: int = 1, timeout: float = 60
 ) -> int:
-    """Poll until a running process has committed rows to `table`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        rows = count_rows(path, table)
-        if rows >= at_least:
-            return rows
-        assert proc.poll() is None, "the process ended before it stored anything"
-        time.sleep(0.01)
-    raise AssertionError(f"no rows in {path} after {timeout} s")
+    """Poll until a running process has committed rows to `table` in the file at `path`."""
+    return _wait_for(lambda: count_rows(path, table), f"{table} ({path})", proc, at_least, timeout)
 
 
 def wait_until_stored(
@@ -192,14 +185,24 @@ def wait_until_stored(
     timeout: float = 60,
 ) -> int:
     """Poll until a running process has committed rows to `table` in `stores`."""
+    return _wait_for(lambda: stored_count(stores, table), table, proc, at_least, timeout)
+
+
+def _wait_for(
+    count: Callable[[], int],
+    what: str,
+    proc: subprocess.Popen[bytes],
+    at_least: int,
+    timeout: float,
+) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        rows = stored_count(stores, table)
+        rows = count()
         if rows >= at_least:
             return rows
-        assert proc.poll() is None, "the process ended before it stored anything"
+        assert proc.poll() is None, "the process ended before it stored enough"
         time.sleep(0.01)
-    raise AssertionError(f"fewer than {at_least} rows in {table} after {timeout} s")
+    raise AssertionError(f"fewer than {at_least} rows in {what} after {timeout} s")
 
 
 # Wait notices after a fraction of a second, so that tests of long waits stay short.
