@@ -134,7 +134,7 @@ def test_ctrl_c_while_checking_is_exit_130_without_a_traceback(
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("tui_insert.core.engine.check_databases", interrupted)
+    monkeypatch.setattr("tui_insert.core.engine.check_stores", interrupted)
     assert cli.main(["--db-dir", str(db_dir)]) == 130
     assert opened == []
     captured = capsys.readouterr()
