@@ -336,3 +336,23 @@ def write_records(folder: Path, **tables: list[Any]) -> Path:
         lines = "".join(json.dumps(r) + "\n" for r in tables.get(name, []))
         (folder / f"{name}.jsonl").write_text(lines)
     return folder
+
+
+def racing_inputs(
+    root: Path, x_count: int, w_count: int, overlapping_ids: bool
+) -> tuple[Path, Path]:
+    """Two data sets of users whose emails differ only in case (dup{i}@x.co, DUP{i}@X.CO),
+    with the same ids or with others."""
+    x = write_records(
+        root / "x",
+        users=[{"id": i, "name": f"x{i}", "email": f"dup{i}@x.co"} for i in range(1, x_count + 1)],
+    )
+    first_w = 1 if overlapping_ids else 500_001
+    w = write_records(
+        root / "w",
+        users=[
+            {"id": first_w + i, "name": f"w{i}", "email": f"DUP{i + 1}@X.CO"}
+            for i in range(w_count)
+        ],
+    )
+    return x, w

@@ -528,7 +528,7 @@ def reset_command(args: argparse.Namespace) -> int:
         return 1
     removed = reset_stores(targets, tell_wait)
     if not removed:
-        say(f"no databases in {args.db_dir}: nothing to empty")
+        say("nothing to empty: none of the stores holds its table yet")
     for table, rows in removed.items():
         print(f"emptied {table} in {visible(targets[table].name)} ({rows} rows removed)")
     return 0

@@ -35,6 +35,7 @@ from tests.helpers import (
     finish,
     integrity,
     orphan_orders,
+    racing_inputs,
     read_only,
     start_cli,
     wait_for_rows,
@@ -95,24 +96,6 @@ def racing_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return db_dir
 
 
-def _racing_inputs(
-    root: Path, x_count: int, w_count: int, overlapping_ids: bool
-) -> tuple[Path, Path]:
-    x = write_records(
-        root / "x",
-        users=[{"id": i, "name": f"x{i}", "email": f"dup{i}@x.co"} for i in range(1, x_count + 1)],
-    )
-    first_w = 1 if overlapping_ids else 500_001
-    w = write_records(
-        root / "w",
-        users=[
-            {"id": first_w + i, "name": f"w{i}", "email": f"DUP{i + 1}@X.CO"}
-            for i in range(w_count)
-        ],
-    )
-    return x, w
-
-
 def _race(db_dir: Path, x: Path, w: Path, start_w: Any) -> list[dict]:
     """Run X, start W once `start_w()` returns, and check what must hold of both."""
     before = count_rows(database_paths(db_dir)["users"], "users")
@@ -141,7 +124,7 @@ def test_two_runs_racing_on_case_variant_emails(
     each is stored, whichever run gets it."""
     db_dir = tmp_path / "db"
     shutil.copytree(racing_template, db_dir)
-    x, w = _racing_inputs(tmp_path, 100_000, 30_000, overlapping_ids)
+    x, w = racing_inputs(tmp_path, 100_000, 30_000, overlapping_ids)
     users_db = database_paths(db_dir)["users"]
 
     def start_w(run_x: subprocess.Popen[bytes]) -> None:
@@ -160,7 +143,7 @@ def test_two_runs_racing_at_the_issues_sizes(tmp_path: Path) -> None:
     _prestored_users(template, 300_000)
     rnd = random.Random(8)
     for overlapping_ids in (False, True):
-        x, w = _racing_inputs(tmp_path / f"in-{overlapping_ids}", 100_000, 100_000, overlapping_ids)
+        x, w = racing_inputs(tmp_path / f"in-{overlapping_ids}", 100_000, 100_000, overlapping_ids)
         for attempt in range(10):
             db_dir = tmp_path / f"db-{overlapping_ids}-{attempt}"
             shutil.copytree(template, db_dir)

@@ -20,8 +20,21 @@ from pathlib import Path
 
 from tui_insert.core.errors import DatabaseError
 from tui_insert.core.identity import side_files
-from tui_insert.core.tables import STATE_COLUMNS, STATE_TABLE, TABLES, Table
+from tui_insert.core.tables import STATE_TABLE, TABLES, Table
 from tui_insert.core.waiting import POLL_SECONDS, OnWait, retry_while_locked
+
+# The declared kinds of column (tables.py) as SQLite types.
+SQL_TYPES = {"integer": "INTEGER", "text": "TEXT", "real": "REAL"}
+# The bookkeeping table of a SQLite file: one row.
+STATE_COLUMNS = (("resets", "INTEGER"),)
+
+
+def columns_sql(table: Table) -> str:
+    """The columns of `table` as SQLite's CREATE TABLE spells them."""
+    return ", ".join(
+        f"{name} {SQL_TYPES[kind]}{' PRIMARY KEY' if name == table.key else ''}"
+        for name, kind in table.columns
+    )
 
 
 def database_paths(db_dir: Path) -> dict[str, Path]:
@@ -50,12 +63,10 @@ def _read_schema(path: Path, table: Table, immutable: bool) -> tuple[list, list]
 def check_database(
     path: Path,
     table: Table,
-    columns_sql: str,
     on_wait: OnWait | None = None,
     stop: threading.Event | None = None,
 ) -> None:
-    """Raise DatabaseError if `path` exists but cannot hold `table` (whose columns, in SQLite's
-    SQL, are `columns_sql`). Writes nothing."""
+    """Raise DatabaseError if `path` exists but cannot hold `table`. Writes nothing."""
     if not path.exists():
         return
     if not path.is_file():
@@ -82,7 +93,7 @@ def check_database(
         have = ", ".join(
             " ".join(filter(None, (n, t, "PRIMARY KEY" if pk else ""))) for n, t, pk in found
         )
-        need = columns_sql
+        need = columns_sql(table)
         raise DatabaseError(
             f"{path}: table {table.name} has columns ({have}), tui-insert needs ({need})"
         )
@@ -90,10 +101,6 @@ def check_database(
         raise DatabaseError(
             f"{path}: table {STATE_TABLE} has other columns than tui-insert's bookkeeping (resets)"
         )
-
-
-# The declared kinds of column (tables.py) as SQLite types.
-SQL_TYPES = {"integer": "INTEGER", "text": "TEXT", "real": "REAL"}
 
 
 def _existing_folder(folder: Path) -> Path:

@@ -67,4 +67,3 @@ REFERENCED: tuple[str, ...] = tuple(
 # has no version of its own, a version every writer bumps). It holds no validation; it tells a
 # node that what it saw in the store before may be gone.
 STATE_TABLE = "tui_insert_state"
-STATE_COLUMNS = (("resets", "INTEGER"),)  # in a SQLite file: one row

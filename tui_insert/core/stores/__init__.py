@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tui_insert.core.checks import database_paths
 from tui_insert.core.errors import UserError
 from tui_insert.core.stores.base import Target
 from tui_insert.core.stores.postgres import PostgresTarget, is_postgres_uri
 from tui_insert.core.stores.sqlite import SqliteTarget
-from tui_insert.core.tables import TABLES
 
 
 def parse_target(text: str, option: str) -> Target:
@@ -27,12 +27,10 @@ def store_targets(db_dir: Path, given: dict[str, str | None] | None = None) -> d
     `db_dir`. Two datasets may not share one store."""
     given = given or {}
     targets: dict[str, Target] = {}
-    for name, table in TABLES.items():
+    for name, path in database_paths(db_dir).items():
         text = given.get(name)
         targets[name] = (
-            parse_target(text, f"--{name}-db")
-            if text is not None
-            else SqliteTarget(db_dir / table.database)
+            parse_target(text, f"--{name}-db") if text is not None else SqliteTarget(path)
         )
     names = list(targets)
     for i, first in enumerate(names):

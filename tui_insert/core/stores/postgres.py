@@ -59,6 +59,7 @@ STATE_COLUMNS = (
     ("resets", "bigint", False),
     ("version", "bigint", False),
 )
+_STATE_DDL = ", ".join(f"{n} {t}{' PRIMARY KEY' if key else ''}" for n, t, key in STATE_COLUMNS)
 # The first key of every advisory lock tui-insert takes (the second names the table).
 _LOCK_CLASS = 0x7475_6900 >> 1  # "tui" in a positive int4
 # A shared reference lock is only ever kept waiting by a reset, which is quick: look again soon.
@@ -215,9 +216,6 @@ class PostgresTarget(Target):
                 f"{n} {SQL_TYPES[kind]}{' PRIMARY KEY' if n == table.key else ''}"
                 for n, kind in table.columns
             )
-            state = ", ".join(
-                f"{n} {t}{' PRIMARY KEY' if key else ''}" for n, t, key in STATE_COLUMNS
-            )
 
             def attempt() -> None:
                 conn.execute("BEGIN")
@@ -228,7 +226,7 @@ class PostgresTarget(Target):
                 if names.oid() is None:
                     conn.execute(f"CREATE TABLE {names.table} ({columns})")
                 if names.oid(names.state) is None:
-                    conn.execute(f"CREATE TABLE {names.state} ({state})")
+                    conn.execute(f"CREATE TABLE {names.state} ({_STATE_DDL})")
                 conn.execute(
                     f"INSERT INTO {names.state} (dataset, resets, version) VALUES (%s, 0, 0)"
                     " ON CONFLICT (dataset) DO NOTHING",
@@ -445,6 +443,22 @@ def _load(
     return Loaded(ids, rows, state[0]), state
 
 
+def _table_changed(label: str, table: Table) -> StoreChanged:
+    return StoreChanged(
+        f"{label}: the table {table.name} was dropped or replaced while tui-insert was using"
+        " it; the run stopped"
+    )
+
+
+def _verify(names: _Names, expected: Hashable | None, label: str, table: Table) -> None:
+    """Raise StoreChanged unless the table is the one the run prepared (`expected`)."""
+    if expected is None:
+        return
+    with _named(label):
+        if names.identity() != expected:
+            raise _table_changed(label, table)
+
+
 class PostgresWriter(Writer):
     def __init__(
         self,
@@ -547,18 +561,12 @@ class PostgresWriter(Writer):
                     " removed while tui-insert was using it; the run stopped"
                 )
             if self._expected is not None and row[2] != self._expected[1]:  # type: ignore[index]
-                raise self._changed()
+                raise _table_changed(self.label, self.table)
             self._seen = (int(row[0]), int(row[1]))
             self._wrote = False
         except BaseException:
             self.rollback()
             raise
-
-    def _changed(self) -> StoreChanged:
-        return StoreChanged(
-            f"{self.label}: the table {self.table.name} was dropped or replaced while tui-insert"
-            " was using it; the run stopped"
-        )
 
     def insert(self, rows: list[tuple]) -> None:
         if not rows:
@@ -587,11 +595,7 @@ class PostgresWriter(Writer):
         self._wrote = False
 
     def verify(self) -> None:
-        if self._expected is None:
-            return
-        with _named(self.label):
-            if self._names.identity() != self._expected:
-                raise self._changed()
+        _verify(self._names, self._expected, self.label, self.table)
 
     def close(self) -> None:
         with contextlib.suppress(psycopg.Error):
@@ -655,21 +659,11 @@ class PostgresReference(ReferenceSource):
             ).fetchone()
         assert row is not None
         if self._expected is not None and row[1] != self._expected[1]:  # type: ignore[index]
-            raise StoreChanged(
-                f"{self.label}: the table {self.table.name} was dropped or replaced while"
-                " tui-insert was using it; the run stopped"
-            )
+            raise _table_changed(self.label, self.table)
         return int(row[0] or 0), set(row[2])
 
     def verify(self) -> None:
-        if self._expected is None:
-            return
-        with _named(self.label):
-            if self._names.identity() != self._expected:
-                raise StoreChanged(
-                    f"{self.label}: the table {self.table.name} was dropped or replaced while"
-                    " tui-insert was using it; the run stopped"
-                )
+        _verify(self._names, self._expected, self.label, self.table)
 
     def close(self) -> None:
         self._conn.close()  # its advisory locks go with it
@@ -723,11 +717,8 @@ class PostgresEmptying(Emptying):
         conn, names = self._conn, self._names
         with _named(self.label, DatabaseError):
             count = conn.execute(f"DELETE FROM {names.table}").rowcount
-            state = ", ".join(
-                f"{n} {t}{' PRIMARY KEY' if key else ''}" for n, t, key in STATE_COLUMNS
-            )
             if names.oid(names.state) is None:  # a table made by hand, and never reset
-                conn.execute(f"CREATE TABLE {names.state} ({state})")
+                conn.execute(f"CREATE TABLE {names.state} ({_STATE_DDL})")
             conn.execute(
                 f"INSERT INTO {names.state} (dataset, resets, version) VALUES (%s, 1, 1)"
                 " ON CONFLICT (dataset) DO UPDATE"

@@ -28,12 +28,18 @@ from pathlib import Path
 import orjson
 
 from tui_insert.core.browse import DatabaseReader
-from tui_insert.core.checks import SQL_TYPES, check_database, check_writable, read_only_uri
+from tui_insert.core.checks import (
+    STATE_COLUMNS,
+    check_database,
+    check_writable,
+    columns_sql,
+    read_only_uri,
+)
 from tui_insert.core.errors import DatabaseError, StoreChanged, StoreError
 from tui_insert.core.identity import FileId, Identity, close_connection, file_id, side_files
 from tui_insert.core.locks import ReferenceLock
 from tui_insert.core.stores.base import Emptying, Loaded, ReferenceSource, Target, Writer
-from tui_insert.core.tables import STATE_COLUMNS, STATE_TABLE, Table
+from tui_insert.core.tables import STATE_TABLE, Table
 from tui_insert.core.waiting import (
     POLL_SECONDS,
     OnWait,
@@ -58,13 +64,6 @@ _COUNT_RESET = f"UPDATE {STATE_TABLE} SET resets = resets + 1"
 
 def create_sql(table: Table) -> str:
     return f"CREATE TABLE IF NOT EXISTS {table.name} ({columns_sql(table)})"
-
-
-def columns_sql(table: Table) -> str:
-    return ", ".join(
-        f"{name} {SQL_TYPES[kind]}{' PRIMARY KEY' if name == table.key else ''}"
-        for name, kind in table.columns
-    )
 
 
 def tables_in(conn: sqlite3.Connection, *names: str) -> set[str]:
@@ -218,7 +217,7 @@ class SqliteTarget(Target):
         # First: reading a WAL database in a read-only folder fails obscurely.
         if writable and (creating or self.path.exists()):
             check_writable(self.path)
-        check_database(self.path, table, columns_sql(table), on_wait, stop)
+        check_database(self.path, table, on_wait, stop)
 
     def create(
         self, table: Table, on_wait: OnWait | None = None, stop: threading.Event | None = None
