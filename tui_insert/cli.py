@@ -13,12 +13,14 @@ import os
 import re
 import signal
 import sys
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from tui_insert import __version__
-from tui_insert.core.durations import parse_duration
+from tui_insert.core.durations import format_duration, parse_duration
 from tui_insert.core.engine import DEFAULT_WORKERS, MAX_WORKERS, Run
 from tui_insert.core.errors import StoreError, UserError
 from tui_insert.core.report import copy_rejects, write_report
@@ -28,7 +30,7 @@ from tui_insert.core.sources import Source, find_sources
 from tui_insert.core.stores import parse_target, store_targets
 from tui_insert.core.stores.base import Target
 from tui_insert.core.tables import TABLES
-from tui_insert.core.waiting import Wait
+from tui_insert.core.waiting import DEFAULT_RETRY_FOR, NOTICE_SECONDS, Wait
 from tui_insert.terminal_progress import TerminalProgress
 
 COMMANDS = ("run", "browse", "reset", "generate")
@@ -50,6 +52,13 @@ MAX_LATENCY = 10.0
 def _latency(text: str) -> float:
     try:
         return parse_duration(text, most=MAX_LATENCY)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _retry_for(text: str) -> float:
+    try:
+        return parse_duration(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
 
@@ -120,9 +129,21 @@ def build_parser() -> argparse.ArgumentParser:
             f" postgresql://user@host:5432/dbname (default: {name}.db in --db-dir)",
         )
 
+    retry_for = _Parser(add_help=False)
+    retry_for.add_argument(
+        "--retry-for",
+        type=_retry_for,
+        default=DEFAULT_RETRY_FOR,
+        metavar="DURATION",
+        help="how long a store that fails in a way that may pass (a server stopped or out of"
+        " reach, a full disk) is waited for and tried again, with a line on stderr for each"
+        " try: 30s, 2m, 0 to give up at once; waits for locks are never bounded"
+        f" (default: {format_duration(DEFAULT_RETRY_FOR)})",
+    )
+
     run = commands.add_parser(
         "run",
-        parents=[db_dir],
+        parents=[db_dir, retry_for],
         help="validate and insert the three datasets",
         description="Validate users, products and orders and insert the valid records into "
         "their three databases at the same time: in the app (live panels, a summary, a table "
@@ -189,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     reset = commands.add_parser(
         "reset",
-        parents=[db_dir],
+        parents=[db_dir, retry_for],
         help="empty the three databases (files and tables stay)",
         description="Empty the users, products and orders databases: the files and their "
         "tables stay. Asks first when run in a terminal.",
@@ -255,7 +276,7 @@ def _joined_values(argv: list[str]) -> list[str]:
 
 
 _NEGATIVE = re.compile(r"-\.?[0-9]")
-_NUMBER_OPTIONS = {"--latency", "--workers", "--count", "--invalid", "--seed"}
+_NUMBER_OPTIONS = {"--latency", "--retry-for", "--workers", "--count", "--invalid", "--seed"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -370,10 +391,19 @@ def _run_headless(args: argparse.Namespace, sources: dict[str, Source]) -> int:
         as_json=args.json,
         dry_run=args.dry_run,
         spool_rejects=args.rejects is not None,
+        retry_for=args.retry_for,
     )
     progress = TerminalProgress(run, sys.stderr) if _is_terminal(sys.stderr) else None
     run.on_wait = (
-        (lambda wait: progress.note(f"tui-insert: {visible(str(wait))}")) if progress else tell_wait
+        (
+            lambda wait: (
+                progress.note(f"tui-insert: {visible(str(wait))}")
+                if _notices.wanted(wait)
+                else None
+            )
+        )
+        if progress
+        else tell_wait
     )
     code = 0
     try:
@@ -487,6 +517,7 @@ def ui_command(args: argparse.Namespace, sources: dict[str, Source]) -> int:
         latency=DEFAULT_LATENCY if sample_latency else args.latency or 0.0,
         reset_first=args.reset,
         sample_latency=sample_latency,
+        retry_for=args.retry_for,
     )
     # Inputs and databases are checked before the app opens: a mistake is the same one-line
     # message and exit code as headless (main says it), and every file stays as it was.
@@ -506,9 +537,36 @@ def say(message: str) -> None:
     print(f"tui-insert: {visible(message)}", file=sys.stderr, flush=True)
 
 
+class _Notices:
+    """Which notices of waits get a line: the first of a wait and its end always, the others
+    at most one every few seconds per store (a store tried again every second would
+    otherwise fill the screen). Called from any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}
+
+    def wanted(self, wait: Wait) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            last = self._last.get(wait.database)
+            if wait.over:
+                self._last.pop(wait.database, None)
+                return True
+            if last is not None and now - last < NOTICE_SECONDS * 0.9:
+                return False
+            self._last[wait.database] = now
+            return True
+
+
+_notices = _Notices()
+
+
 def tell_wait(wait: Wait) -> None:
-    """A long wait for a lock, on stderr (from any thread): a line every few seconds."""
-    say(str(wait))
+    """A wait for a lock or for a store to come back, on stderr (from any thread): a line
+    every few seconds."""
+    if _notices.wanted(wait):
+        say(str(wait))
 
 
 def browse_command(args: argparse.Namespace) -> int:
@@ -526,7 +584,7 @@ def reset_command(args: argparse.Namespace) -> int:
     if not args.yes and _is_terminal(sys.stdin) and not _reset_confirmed(targets):
         say("nothing was emptied")
         return 1
-    removed = reset_stores(targets, tell_wait)
+    removed = reset_stores(targets, tell_wait, retry_for=args.retry_for)
     if not removed:
         say("nothing to empty: none of the stores holds its table yet")
     for table, rows in removed.items():

@@ -29,7 +29,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from tui_insert.core.errors import InputError, UserError
+from tui_insert.core.errors import DatabaseError, InputError, UserError
 from tui_insert.core.node import Go, NodeSettings, Progress, node_main
 from tui_insert.core.reset import empty_stores
 from tui_insert.core.rules import Reason
@@ -39,7 +39,7 @@ from tui_insert.core.storage import check_stores, create_stores
 from tui_insert.core.stores import store_targets
 from tui_insert.core.stores.base import Target
 from tui_insert.core.tables import REFERENCED, TABLES
-from tui_insert.core.waiting import OnWait, Stopped, Wait
+from tui_insert.core.waiting import DEFAULT_RETRY_FOR, OnWait, Outage, Stopped, Wait
 
 DEFAULT_WORKERS = 1
 MAX_WORKERS = 64
@@ -69,6 +69,14 @@ class TableProgress:
     # What the table's node waits for right now (if it waited long enough to say so), and
     # since when, by `clock`: (database, reason) -> (the latest notice, since).
     waits: dict[tuple[str, str], tuple[Wait, float]] = field(default_factory=dict)
+    # An outage under way (a store failing, its work tried again): its latest notice, and when
+    # that came, by `clock`.
+    outage: tuple[Wait, float] | None = None
+    error: str | None = None  # why this table's node ended the run, if it did
+    # Tries of the table's work made again after a store failed (a server away, a full disk),
+    # and seconds spent in the waits it was told of (for locks, for stores to come back).
+    retries: int = 0
+    waited: float = 0.0
     clock: Callable[[], float] = time.monotonic
 
     @property
@@ -87,12 +95,31 @@ class TableProgress:
         return self.estimated and not self.done
 
     def note_wait(self, wait: Wait) -> None:
+        if wait.outage:
+            if wait.over:
+                self.outage = None
+                self.waited += wait.seconds
+            else:
+                self.retries += 1
+                self.outage = (wait, self.clock())
+            return
         key = (wait.database, wait.reason)
         if wait.over:
-            self.waits.pop(key, None)
+            if self.waits.pop(key, None) is not None:
+                self.waited += wait.seconds
         else:
             since = self.waits[key][1] if key in self.waits else self.clock() - wait.seconds
             self.waits[key] = (wait, since)
+
+    def end_waits(self) -> None:
+        """The node ended: the waits under way end with it, and count."""
+        now = self.clock()
+        self.waited += sum(now - since for _, since in self.waits.values())
+        self.waits.clear()
+        if self.outage is not None:
+            wait, noticed = self.outage
+            self.waited += now - noticed + wait.seconds
+            self.outage = None
 
     @property
     def waiting(self) -> tuple[Wait, float] | None:
@@ -139,13 +166,17 @@ class Run:
         on_wait: OnWait | None = None,
         dry_run: bool = False,
         spool_rejects: bool = True,
+        retry_for: float = DEFAULT_RETRY_FOR,
     ) -> None:
         """`stores`: each table's store, or a folder holding the three SQLite files.
         `clock` times the run (a test may freeze it). `on_wait` hears every notice of a
         long wait for a lock (from any thread), also while preparing or resetting.
         `dry_run`: decide every record against what is stored (as if emptied first, with
         `reset`) and write nothing to any database. `spool_rejects`: keep the rejected
-        records as given, for `copy_rejects` and `rejected_lines` (else only the report)."""
+        records as given, for `copy_rejects` and `rejected_lines` (else only the report).
+        `retry_for`: seconds a store failing in a way that may pass (a server away, a full
+        disk) is tried again, from its first failure, before the run gives up; lock waits are
+        never bounded."""
         if not 1 <= workers <= MAX_WORKERS:
             raise UserError(f"--workers must be from 1 to {MAX_WORKERS}, got {workers}")
         self.sources = sources
@@ -157,6 +188,7 @@ class Run:
         self.reset = reset
         self.dry_run = dry_run
         self.spool_rejects = spool_rejects
+        self.retry_for = retry_for
         self.as_json = as_json
         self.clock = clock
         self.on_wait = on_wait
@@ -185,23 +217,47 @@ class Run:
             self._start_nodes()
             if self._stopping:
                 raise Cancelled
-            check_stores(
-                self.stores, writable=not self.dry_run, on_wait=self.on_wait, stop=self._stop
+            # A server that cannot be reached yet is waited for, as during the run; one that
+            # stays away is a store the run cannot use (exit 2), with nothing written.
+            outage = Outage(
+                self.retry_for,
+                self._told,
+                self._stop,
+                gives_up=DatabaseError,
+                then="nothing was written",
+            )
+            outage.retrying(
+                lambda: check_stores(
+                    self.stores, writable=not self.dry_run, on_wait=self._told, stop=self._stop
+                )
             )
             if before_writing is not None:
                 before_writing()
             if self.dry_run:
                 return
-            # Checked just above: created (and emptied) without checking again.
-            self._identities = create_stores(self.stores, self.on_wait, self._stop)
+            # Checked just above: created (and emptied) without checking again. Both may be
+            # done again after a failure that passes (a reset that emptied some stores and
+            # then failed is not: ResetIncomplete).
+            self._identities = outage.retrying(
+                lambda: create_stores(self.stores, self._told, self._stop)
+            )
             if self.reset:
-                empty_stores(self.stores, self.on_wait, self._stop)
+                outage.retrying(lambda: empty_stores(self.stores, self._told, self._stop))
         except Stopped:
             self._abort()
             raise Cancelled from None
         except BaseException:
             self._abort()
             raise
+
+    def _told(self, wait: Wait) -> None:
+        """A notice while preparing: counted for the store it names, and passed on."""
+        for progress in self.progress.values():
+            if self.stores[progress.table].label == wait.database:
+                progress.note_wait(wait)
+                break
+        if self.on_wait is not None:
+            self.on_wait(wait)
 
     def _start_nodes(self) -> None:
         context = multiprocessing.get_context("spawn")
@@ -222,6 +278,7 @@ class Run:
                 spool_rejects=self.spool_rejects,
                 dry_run=self.dry_run,
                 empty=self.reset,
+                retry_for=self.retry_for,
             )
             referred = [other for _, other in TABLES[name].references]
             references = {other: feeds[other][0] for other in referred}
@@ -309,14 +366,15 @@ class Run:
                     progress.estimated = False
                     progress.finished_at = self.clock()
                     progress.done = True
-                    progress.waits.clear()
+                    progress.end_waits()
                     return
                 elif kind == "failed":
-                    progress.waits.clear()
+                    progress.end_waits()
+                    progress.error = message[1]
                     self._fail(message[1])
                     return
                 else:  # stopped
-                    progress.waits.clear()
+                    progress.end_waits()
                     return
         except (EOFError, OSError):
             if not self._stopping:

@@ -22,6 +22,25 @@ class StoreError(Exception):
     exit_code = 1
 
 
+class StoreUnavailable(StoreError):
+    """A store that failed in a way that may pass: a server down, restarting or out of reach, a
+    connection dropped, a transaction the server aborted to resolve a conflict, a full disk.
+    The work in hand is rolled back and tried again for as long as --retry-for allows
+    (`waiting.Outage`); only then is it a failure. `reason` is short ("server unreachable"),
+    `detail` what the server or the system said."""
+
+    def __init__(self, database: str, reason: str, detail: str = "") -> None:
+        super().__init__(f"{database}: {reason}" + (f" ({detail})" if detail else ""))
+        self.database = database
+        self.reason = reason
+        self.detail = detail
+
+
+class CommitInDoubt(StoreUnavailable):
+    """A commit that was sent, and whose answer was lost with the connection: it may have
+    been stored or not. The writer finds out which (`Writer.fate`), never by looking at rows."""
+
+
 class StoreChanged(StoreError):
     """A database file that is no longer the one being written: deleted, moved or replaced."""
 

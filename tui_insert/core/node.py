@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from tui_insert.core import rules
-from tui_insert.core.errors import StoreError, UserError
+from tui_insert.core.errors import CommitInDoubt, StoreError, StoreUnavailable, UserError
 from tui_insert.core.identity import abandoned
 from tui_insert.core.idset import IdSet
 from tui_insert.core.report import SpoolWriter
@@ -55,7 +55,7 @@ from tui_insert.core.sources import RecordReader, Source, open_reader
 from tui_insert.core.storage import DryStore, Store
 from tui_insert.core.stores.base import ReferenceSource, Target
 from tui_insert.core.tables import TABLES
-from tui_insert.core.waiting import OnWait, Patience, Stopped, Wait
+from tui_insert.core.waiting import DEFAULT_RETRY_FOR, OnWait, Outage, Patience, Stopped, Wait
 
 # Outcomes sent to the parent per commit, for a UI's list of recent outcomes.
 RECENT_PER_CHUNK = 50
@@ -107,6 +107,8 @@ class NodeSettings:
     # a reset).
     dry_run: bool = False
     empty: bool = False
+    # Seconds a failing store (a server away, a full disk) is tried again before the run ends.
+    retry_for: float = DEFAULT_RETRY_FOR
 
 
 class Reference:
@@ -251,6 +253,9 @@ class TableNode:
         self.spool: SpoolWriter | None = None
         self._counts = [0, 0, 0]  # processed, inserted, rejected
         self._send_lock = threading.Lock()
+        # A store failing in a way that may pass: the work in hand is tried again. Only one
+        # thread at a time uses it (before the workers start, then the one whose turn it is).
+        self._outage = Outage(settings.retry_for, self._notify_wait, self.stop_requested)
 
     def run(self) -> None:
         watcher = threading.Thread(target=self._watch_parent, name="watch", daemon=True)
@@ -269,29 +274,37 @@ class TableNode:
         targets = self.settings.stores
         identities = self.identities
         settings = self.settings
+        retrying = self._outage.retrying
         try:
             if settings.dry_run:
-                self.store = DryStore(
-                    targets[self.name],
-                    TABLES[self.name],
-                    empty=settings.empty,
-                    on_load=self._announce_ids,
-                    on_wait=self._notify_wait,
+                self.store = retrying(
+                    lambda: DryStore(
+                        targets[self.name],
+                        TABLES[self.name],
+                        empty=settings.empty,
+                        on_load=self._announce_ids,
+                        on_wait=self._notify_wait,
+                    )
                 )
             else:
                 for name, reference in self.references.items():
-                    reference.reader = targets[name].reference(
-                        TABLES[name], expected=identities.get(name)
+                    reference.reader = retrying(
+                        lambda name=name: targets[name].reference(  # type: ignore[misc]
+                            TABLES[name], expected=identities.get(name)
+                        )
                     )
-                self.store = Store(
-                    targets[self.name],
-                    TABLES[self.name],
-                    expected=identities.get(self.name),
-                    on_load=self._announce_ids,
-                    on_wait=self._notify_wait,
-                    # Orders take their write lock only while holding the reference locks,
-                    # so they try it without waiting and let go of everything if it is taken.
-                    wait_for_lock=not self.references,
+                self.store = retrying(
+                    lambda: Store(
+                        targets[self.name],
+                        TABLES[self.name],
+                        expected=identities.get(self.name),
+                        on_load=self._announce_ids,
+                        on_wait=self._notify_wait,
+                        # Orders take their write lock only while holding the reference locks,
+                        # so they try it without waiting and let go of everything if it is
+                        # taken.
+                        wait_for_lock=not self.references,
+                    )
                 )
             self.spool = SpoolWriter(
                 self.name,
@@ -309,10 +322,12 @@ class TableNode:
                 thread.join()
             if self.done and self.error is None and not settings.dry_run:
                 # Reported only if the stores written are still the ones the run prepared.
-                self.store.verify()
+                retrying(self.store.verify)
                 for reference in self.references.values():
                     assert reference.reader is not None
-                    reference.reader.verify()
+                    retrying(reference.reader.verify)
+        except Stopped:
+            pass
         except BaseException as e:  # noqa: BLE001 - reported to the parent
             self._fail(e)
         finally:
@@ -447,8 +462,20 @@ class TableNode:
         return not stop.is_set()
 
     def _commit(self, start: int, given: list[Any], records: list[Any], checked: list) -> None:
+        """Decide and store one chunk; a store failing in a way that may pass (a server away,
+        a full disk) rolls the chunk back and has it decided and stored again, from what is
+        stored then, until it goes through or the outage lasts longer than --retry-for."""
+        store, spool, outage = self.store, self.spool, self._outage
+        assert store is not None and spool is not None
+        decision = outage.retrying(lambda: self._decide_and_store(checked))
+        store.remember(decision.ids)
+        self._announce_ids(store.resets, decision.ids)
+        outage.retrying(lambda: spool.write_chunk(start, given, records, decision.reasons))
+        self._report_progress(start, records, decision.reasons)
+
+    def _decide_and_store(self, checked: list) -> rules.Decision:
         store = self.store
-        assert store is not None and self.spool is not None
+        assert store is not None
         decision = None
         with self._locked():
             try:
@@ -464,16 +491,42 @@ class TableNode:
                 )
                 if decision.rows:
                     store.insert(decision.rows)
+                self._references_still_held()
                 store.commit()
+            except CommitInDoubt as e:
+                assert decision is not None
+                # Still holding the reference locks: the orders it stored, if it did, rely
+                # on them until its fate is known.
+                if self._stored_after_all(e):
+                    return decision
+                store.forget_email_keys(decision.email_keys)
+                raise StoreUnavailable(e.database, e.reason, e.detail) from None
             except BaseException:
                 store.rollback()
                 if decision is not None:
                     store.forget_email_keys(decision.email_keys)
                 raise
-        store.remember(decision.ids)
-        self._announce_ids(store.resets, decision.ids)
-        self.spool.write_chunk(start, given, records, decision.reasons)
-        self._report_progress(start, records, decision.reasons)
+        return decision
+
+    def _references_still_held(self) -> None:
+        """Orders, just before their commit: each reference lock still guards its store (a
+        server restart ends the session that held it, and a reset may then come)."""
+        for _, name in self._referred:
+            reader = self.references[name].reader
+            if reader is not None and not reader.held():
+                raise StoreUnavailable(reader.label, "connection lost")
+
+    def _stored_after_all(self, doubt: CommitInDoubt) -> bool:
+        """After a commit whose answer was lost: whether it was stored, as the store's record
+        of the transaction says once it can be reached again."""
+        store = self.store
+        assert store is not None
+        self._outage.failed(doubt)
+        while True:
+            try:
+                return store.fate()
+            except StoreUnavailable as e:
+                self._outage.failed(e)
 
     @staticmethod
     def _named(checked: list[tuple], column: int) -> list[int]:

@@ -7,11 +7,14 @@ puts the tables together in order.
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
+from tui_insert.core.errors import StoreError, StoreUnavailable
 from tui_insert.core.jsonio import MAX_DEPTH, dumps, loads
 from tui_insert.core.rules import BadRecord, Reason, given_id, show, visible
 
@@ -36,44 +39,68 @@ def reject_entry(table: str, position: int, given: Any, reasons: list[Reason]) -
 
 
 class SpoolWriter:
-    """Writes one table's outcome lines (JSON or plain) and rejects lines as chunks commit."""
+    """Writes one table's outcome lines (JSON or plain) and rejects lines as chunks commit.
+
+    A chunk's lines are written whole or not at all: a write that fails (a full disk) is cut
+    back to where the chunk began and raised as StoreUnavailable, to be tried again."""
 
     def __init__(self, table: str, spool_dir: Path, *, as_json: bool, rejects: bool = True) -> None:
         """`rejects`: whether to write the rejected records as given at all."""
         self.table = table
         self.as_json = as_json
-        self._outcomes = open(outcome_spool(spool_dir, table), "wb")  # noqa: SIM115
+        self.label = str(spool_dir)
+        # Unbuffered: a chunk's lines go to the file in one write, so a failed one is known.
+        self._outcomes = open(outcome_spool(spool_dir, table), "wb", buffering=0)  # noqa: SIM115
         self._rejects: IO[bytes] | None = (
-            open(rejects_spool(spool_dir, table), "wb") if rejects else None  # noqa: SIM115
+            open(rejects_spool(spool_dir, table), "wb", buffering=0)  # noqa: SIM115
+            if rejects
+            else None
         )
 
     def write_chunk(
         self, start: int, given: list[Any], records: list[Any], reasons: list[list[Reason] | None]
     ) -> None:
         table = self.table
-        if self.as_json:
-            self._outcomes.write(_json_lines(table, start, records, reasons))
-        else:
-            self._outcomes.write(_plain_lines(table, start, records, reasons))
-        if self._rejects is None:
-            return
-        rejects = [
-            dumps(reject_entry(table, start + i, given[i], why)) + b"\n"
-            for i, why in enumerate(reasons)
-            if why is not None
+        lines = _json_lines if self.as_json else _plain_lines
+        writes: list[tuple[IO[bytes], bytes]] = [
+            (self._outcomes, lines(table, start, records, reasons))
         ]
-        if rejects:
-            self._rejects.write(b"".join(rejects))
+        if self._rejects is not None:
+            rejects = [
+                dumps(reject_entry(table, start + i, given[i], why)) + b"\n"
+                for i, why in enumerate(reasons)
+                if why is not None
+            ]
+            if rejects:
+                writes.append((self._rejects, b"".join(rejects)))
+        ends = [(file, file.tell()) for file, _ in writes]
+        try:
+            for file, data in writes:
+                write_whole(file.fileno(), data)
+        except OSError as e:
+            for file, end in ends:  # nothing of the chunk stays
+                file.truncate(end)
+                file.seek(end)
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StoreUnavailable(self.label, "disk full", e.strerror or "") from None
+            raise StoreError(
+                f"{self.label}: cannot write the run's outcomes: {e.strerror}"
+            ) from None
 
     def flush(self) -> None:
-        self._outcomes.flush()
-        if self._rejects is not None:
-            self._rejects.flush()
+        pass  # every chunk is written as it comes
 
     def close(self) -> None:
         self._outcomes.close()
         if self._rejects is not None:
             self._rejects.close()
+
+
+def write_whole(fd: int, data: bytes) -> None:
+    """Write every byte of `data` to `fd` (a write may take only part of it)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def outcome_spool(spool_dir: Path, table: str) -> Path:
@@ -172,6 +199,10 @@ def write_report(run: Run, out: Output, *, as_json: bool) -> None:
                 "total": p.processed,
                 "inserted": p.inserted,
                 "rejected": p.rejected,
+                # Tries made again after the store failed, and seconds spent waiting (for
+                # locks, for the store to come back) in the waits that were told of.
+                "retries": p.retries,
+                "waited_seconds": round(p.waited, 3),
             }
             for name, p in run.progress.items()
         }
@@ -207,10 +238,15 @@ def copy_rejects(run: Run, out: Output) -> None:
 
 
 def summary_table(run: Run) -> str:
-    rows = [("table", "database", "total", "inserted", "rejected")]
+    rows: list[tuple[str, ...]] = [("table", "database", "total", "inserted", "rejected")]
     for p in run.progress.values():
         rows.append((p.table, p.database, str(p.processed), str(p.inserted), str(p.rejected)))
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    # A store that failed and was tried again: how often, and how long the table waited.
+    if any(p.retries for p in run.progress.values()):
+        rows[0] += ("retries", "waited")
+        for i, p in enumerate(run.progress.values(), 1):
+            rows[i] += (str(p.retries), f"{p.waited:.0f} s")
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
         "  ".join(
             cell.ljust(widths[i]) if i < 2 else cell.rjust(widths[i]) for i, cell in enumerate(row)
@@ -230,6 +266,8 @@ class TableSummary:
     inserted: int
     rejected: int
     seconds: float
+    retries: int = 0  # tries made again after the store failed
+    waited: float = 0.0  # seconds in the waits told of (locks, outages)
 
     @property
     def success_rate(self) -> float:
@@ -253,7 +291,9 @@ class RunSummary:
 def summarize(run: Run) -> RunSummary:
     """A finished run's figures."""
     tables = [
-        TableSummary(name, p.database, p.processed, p.inserted, p.rejected, p.elapsed)
+        TableSummary(
+            name, p.database, p.processed, p.inserted, p.rejected, p.elapsed, p.retries, p.waited
+        )
         for name, p in run.progress.items()
     ]
     reasons = [

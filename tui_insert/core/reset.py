@@ -24,22 +24,32 @@ import contextlib
 import threading
 from collections.abc import Mapping
 
-from tui_insert.core.errors import ResetIncomplete, StoreError
+from tui_insert.core.errors import DatabaseError, ResetIncomplete, StoreError, StoreUnavailable
 from tui_insert.core.stores.base import Emptying, Target
 from tui_insert.core.tables import REFERENCED, TABLES
-from tui_insert.core.waiting import OnWait, Stopped
+from tui_insert.core.waiting import DEFAULT_RETRY_FOR, OnWait, Outage, Stopped
 
 
 def reset_stores(
     targets: Mapping[str, Target],
     on_wait: OnWait | None = None,
     stop: threading.Event | None = None,
+    *,
+    retry_for: float = DEFAULT_RETRY_FOR,
 ) -> dict[str, int]:
     """Check the stores (a DatabaseError writes nothing), then empty their tables
-    (`empty_stores`)."""
-    for name, target in targets.items():
-        target.check(TABLES[name], writable=True, creating=False, on_wait=on_wait, stop=stop)
-    return empty_stores(targets, on_wait, stop)
+    (`empty_stores`). A server that cannot be reached is waited for up to `retry_for` seconds:
+    before any store is emptied both steps are simply done again."""
+
+    def check() -> None:
+        for name, target in targets.items():
+            target.check(TABLES[name], writable=True, creating=False, on_wait=on_wait, stop=stop)
+
+    Outage(retry_for, on_wait, stop, gives_up=DatabaseError, then="nothing was emptied").retrying(
+        check
+    )
+    outage = Outage(retry_for, on_wait, stop, then="nothing was emptied")
+    return outage.retrying(lambda: empty_stores(targets, on_wait, stop))
 
 
 def empty_stores(
@@ -80,8 +90,8 @@ def empty_stores(
                 sessions[name].commit()
                 removed[name] = count
         except StoreError as e:
-            if isinstance(e, ResetIncomplete):
-                raise
+            if isinstance(e, ResetIncomplete) or (isinstance(e, StoreUnavailable) and not removed):
+                raise  # (nothing emptied yet: the reset may simply be done again)
             raise ResetIncomplete(f"{e}." + _emptied_so_far(labels, removed)) from None
         except KeyboardInterrupt:
             if not removed:

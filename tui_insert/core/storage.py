@@ -139,6 +139,9 @@ class Store:
     def commit(self) -> None:
         self.writer.commit()
 
+    def fate(self) -> bool:
+        return self.writer.fate()
+
     def rollback(self) -> None:
         self.writer.rollback()
 

@@ -68,7 +68,11 @@ class TuiInsertApp(App[int]):
         self.summary: RunSummary | None = None
         self.rejected: list[str] = []  # the last completed run's rejected records, as lines
         self._number = 0  # counts runs, so that a stopped run's late news is ignored
-        self.main = MainScreen({name: t.name for name, t in settings.targets.items()})
+        targets = settings.targets
+        self.main = MainScreen(
+            {name: t.name for name, t in targets.items()},
+            frozenset(name for name, t in targets.items() if not t.files),
+        )
         self._quitting = threading.Event()  # ends a reset that waits for a lock
 
     def get_default_screen(self) -> MainScreen:

@@ -9,7 +9,7 @@ from textual.widgets import ProgressBar, Static
 
 from tui_insert.core.engine import TableProgress
 from tui_insert.core.rules import visible
-from tui_insert.ui.outcome_text import outcome_line, rate, wait_line
+from tui_insert.ui.outcome_text import outage_line, outcome_line, rate, wait_line
 from tui_insert.ui.recent_outcomes import RecentOutcomes
 
 
@@ -31,9 +31,12 @@ class DatabasePanel(Vertical):
     The panel keeps its widgets rather than querying for them: the app's timer may call it
     before they are mounted or while the app shuts down, and a query would then fail."""
 
-    def __init__(self, table: str, database: str) -> None:
+    def __init__(self, table: str, database: str, *, server: bool = False) -> None:
+        """`server`: the store is a database server (its panel says whether it is connected),
+        not a file."""
         super().__init__(id=f"panel-{table}", classes="database-panel")
         self.table = table
+        self.server = server
         # "users.db" says which table it holds; a server's "host:5432/shop" does not. Content,
         # not a string: a path is text, never markup.
         title = database if database.startswith(table) else f"{table} · {database}"
@@ -62,19 +65,31 @@ class DatabasePanel(Vertical):
     def show(self, progress: TableProgress, seconds: float) -> None:
         """Bring the panel up to date; `seconds` is the time the table has been running."""
         self._bar.update(total=progress.shown_total or None, progress=progress.processed)
-        # Orders wait for the users and products they name; nothing moves until then.
-        self.border_subtitle = (
-            "done" if progress.done else "running" if progress.processed else "waiting"
-        )
+        outage = progress.outage
+        self.border_subtitle = _state(progress, self.server)
         self._counts.update(counts_text(progress, self._counts.content_size.width))
-        # A wait for another writer's lock is said where the rate stands still.
+        # A store failing, or a wait for another writer's lock, is said where the rate stands
+        # still.
         waiting = progress.waiting
-        self._rate.update(
-            wait_line(*waiting)
-            if waiting is not None
-            else f"{rate(progress.processed, seconds)} records/s"
-        )
+        if outage is not None:
+            wait, noticed = outage
+            self._rate.update(outage_line(wait, progress.clock() - noticed))
+        elif waiting is not None:
+            self._rate.update(wait_line(*waiting))
+        else:
+            self._rate.update(f"{rate(progress.processed, seconds)} records/s")
         fresh = [entry for entry in list(progress.recent) if entry[0] > self._last_position]
         if fresh:
             self._last_position = fresh[-1][0]
             self._recent.add(outcome_line(*entry) for entry in fresh)
+
+
+def _state(progress: TableProgress, server: bool) -> str:
+    """The panel's subtitle: how the table's work stands, and its server's connection."""
+    if progress.error is not None:
+        return "failed"
+    if progress.outage is not None:
+        return "reconnecting" if progress.outage[0].reason != "disk full" else "disk full"
+    # Orders wait for the users and products they name; nothing moves until then.
+    state = "done" if progress.done else "running" if progress.processed else "waiting"
+    return f"{state} · connected" if server and not progress.done else state

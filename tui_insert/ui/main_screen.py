@@ -21,11 +21,14 @@ from tui_insert.ui.too_small import TooSmall
 class MainScreen(Screen[None]):
     CSS_PATH = Path(__file__).with_name("main_screen.tcss")
 
-    def __init__(self, stores: dict[str, str]) -> None:
-        """`stores`: each table's store, as panels name it."""
+    def __init__(self, stores: dict[str, str], servers: frozenset[str] = frozenset()) -> None:
+        """`stores`: each table's store, as panels name it; `servers`: the tables whose store
+        is a database server (not a file)."""
         super().__init__()
         # Kept, not queried: a run's news may arrive while the app shuts down.
-        self._panels = [DatabasePanel(name, stores[name]) for name in TABLES]
+        self._panels = [
+            DatabasePanel(name, stores[name], server=name in servers) for name in TABLES
+        ]
         self._status = Static("", id="status", classes="status-line", markup=False)
         self._status_text = ""
 

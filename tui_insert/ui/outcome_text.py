@@ -32,3 +32,12 @@ def wait_line(wait: Wait, seconds: float | None = None) -> str:
     name = visible(PurePath(wait.database).name or wait.database, 40)
     waited = wait.seconds if seconds is None else seconds
     return f"waiting {waited:.0f} s: {name} {wait.reason}"
+
+
+def outage_line(wait: Wait, since_notice: float) -> str:
+    """'db.example:5432/shop: server unreachable, retrying in 3 s (attempt 3)' — a store
+    failing, tried again; `since_notice`: seconds since that notice came."""
+    name = visible(PurePath(wait.database).name or wait.database, 40)
+    left = max(wait.retry_in - since_notice, 0.0)
+    again = f"retrying in {left:.0f} s" if left >= 0.5 else "retrying now"
+    return f"{name}: {wait.reason}, {again} (attempt {wait.attempt})"

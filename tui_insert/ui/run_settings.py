@@ -11,7 +11,7 @@ from tui_insert.core.engine import DEFAULT_WORKERS, Run
 from tui_insert.core.sources import Source
 from tui_insert.core.stores import store_targets
 from tui_insert.core.stores.base import Target
-from tui_insert.core.waiting import OnWait
+from tui_insert.core.waiting import DEFAULT_RETRY_FOR, OnWait
 
 # The UI's simulated latency per insert for the bundled sample unless --latency says
 # otherwise: the sample run then fills the panels over a few seconds.
@@ -28,6 +28,7 @@ class RunSettings:
     reset_first: bool = False
     # The latency is the bundled sample's default (not asked for), which the app says.
     sample_latency: bool = False
+    retry_for: float = DEFAULT_RETRY_FOR
 
     @property
     def targets(self) -> dict[str, Target]:
@@ -58,4 +59,5 @@ class RunSettings:
             reset=reset,
             clock=clock,
             on_wait=on_wait,
+            retry_for=self.retry_for,
         )

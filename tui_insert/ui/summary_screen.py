@@ -46,11 +46,12 @@ class SummaryScreen(Screen[None]):
 
     def on_mount(self) -> None:
         databases = self.query_one("#databases", DataTable)
-        databases.add_columns(
-            "table", "database", "total", "inserted", "rejected", "success", "time"
-        )
+        columns = ["table", "database", "total", "inserted", "rejected", "success", "time"]
+        # A store that failed and was tried again: how often (a column only then).
+        retried = any(t.retries for t in self.summary.tables)
+        databases.add_columns(*columns, *(["retries"] if retried else []))
         for t in self.summary.tables:
-            databases.add_row(
+            cells = [
                 Text(t.table),
                 Text(t.database),
                 Text(f"{t.total:,}", justify="right"),
@@ -58,7 +59,10 @@ class SummaryScreen(Screen[None]):
                 Text(f"{t.rejected:,}", justify="right"),
                 Text(f"{t.success_rate:.1%}", justify="right"),
                 Text(f"{t.seconds:.2f} s", justify="right"),
-            )
+            ]
+            if retried:
+                cells.append(Text(f"{t.retries:,}", justify="right"))
+            databases.add_row(*cells)
         reasons = self.query_one("#reasons", DataTable)
         reasons.add_columns("table", "reason", "records")
         for table, code, count in self.summary.reasons:

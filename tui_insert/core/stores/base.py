@@ -15,7 +15,10 @@ The protocol every kind keeps (see node.py and reset.py for who calls what):
   commit from looking up the rows it names until its commit is through, exclusive for a reset;
 - a *reset count* in the store's bookkeeping, which every reset bumps: a cache of what was seen
   there before is no longer trusted;
-- an *identity* of what a run prepared (a file's inode, a table's oid), checked under the lock.
+- an *identity* of what a run prepared (a file's inode, a table's oid), checked under the lock;
+- failures that may pass (a server away, a connection lost, a full disk) raised as
+  `errors.StoreUnavailable`, after which the same object is used again: a lost connection is
+  opened anew by the next `begin` (or `shared`), and the work in hand is done again.
 """
 
 from __future__ import annotations
@@ -73,7 +76,14 @@ class Writer(ABC):
 
     @abstractmethod
     def commit(self) -> None:
-        """Commit, durably; a lock met here is waited out (the chunk is decided)."""
+        """Commit, durably; a lock met here is waited out (the chunk is decided). CommitInDoubt
+        if the answer was lost with the connection: then `fate()` says what happened."""
+
+    def fate(self) -> bool:
+        """After CommitInDoubt: whether that commit was stored (StoreUnavailable while the
+        store cannot be reached). Found out from the store's record of the transaction, never
+        from the rows, which another process may have written too."""
+        raise NotImplementedError(f"{type(self).__name__} never leaves a commit in doubt")
 
     @abstractmethod
     def rollback(self) -> None: ...

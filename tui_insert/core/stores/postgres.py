@@ -36,7 +36,14 @@ from psycopg import errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.pq import TransactionStatus
 
-from tui_insert.core.errors import DatabaseError, StoreChanged, StoreError, UserError
+from tui_insert.core.errors import (
+    CommitInDoubt,
+    DatabaseError,
+    StoreChanged,
+    StoreError,
+    StoreUnavailable,
+    UserError,
+)
 from tui_insert.core.stores.base import Emptying, Loaded, ReferenceSource, Target, Writer
 from tui_insert.core.tables import STATE_TABLE, Table
 from tui_insert.core.waiting import POLL_SECONDS, OnWait, Patience, Stopped
@@ -66,6 +73,53 @@ _LOCK_CLASS = 0x7475_6900 >> 1  # "tui" in a positive int4
 _SHARED_POLL = min(POLL_SECONDS, 0.01)
 # Between two tries of a lock that another writer holds.
 _RETRY_PAUSE = min(POLL_SECONDS, 0.005)
+
+
+# Failures that may pass, by SQLSTATE: tried again (waiting.Outage), never a failed record.
+_PASSING = {
+    "57P01": "server shutting down",
+    "57P02": "server crashed",
+    "57P03": "server starting up",
+    "53100": "server's disk full",
+    "53200": "server out of memory",
+    "53300": "too many connections to the server",
+    "40001": "serialization failure",
+    "40P01": "deadlock",
+}
+# What libpq quotes when the server answered a connection but cannot take it yet (in the
+# server's messages, which are English unless lc_messages says otherwise).
+_NOT_YET = (
+    "starting up",
+    "shutting down",
+    "recovery mode",
+    "not yet accepting connections",
+    "too many clients",
+    "connection slots are reserved",
+)
+
+
+def _passing(error: psycopg.Error, conn: psycopg.Connection[Any] | None = None) -> str | None:
+    """Why `error` may pass (a short reason), or None if it will not by itself."""
+    if isinstance(error, errors.LockNotAvailable):
+        return None  # a lock: waited out by the callers, never bounded
+    state = error.sqlstate
+    if state in _PASSING:
+        return _PASSING[state]
+    if state is not None and state.startswith("08"):
+        return "connection lost"
+    if isinstance(error, errors.TransactionRollback):
+        return "transaction rolled back by the server"
+    if conn is not None and (conn.closed or conn.broken):
+        return "connection lost"
+    if isinstance(error, psycopg.OperationalError) and state is None:
+        return "connection lost"  # libpq's own: the server went away mid-statement
+    return None
+
+
+def _short(message: str) -> str:
+    """libpq's message about a failed connection, short: what failed, on one line."""
+    first = message.strip().splitlines()[0] if message.strip() else message
+    return " ".join(first.rsplit("failed: ", 1)[-1].split())
 
 
 def is_postgres_uri(text: str) -> bool:
@@ -133,9 +187,14 @@ class PostgresTarget(Target):
         try:
             conn = psycopg.connect(make_conninfo(self.conninfo, **extra), autocommit=True)
         except psycopg.Error as e:
-            raise error(
-                f"{self.label}: cannot connect: {_scrubbed(str(e), self.conninfo)}"
-            ) from None
+            message = _scrubbed(str(e), self.conninfo)
+            # Refused by the server itself (a wrong password, no such database): a mistake to
+            # mend. Anything else (no answer, a server starting up) may pass: waited for.
+            answered = "FATAL:" in message or "password" in message or "SSL" in message
+            if not answered or any(text in message for text in _NOT_YET):
+                detail = _scrubbed(_short(str(e)), self.conninfo)
+                raise StoreUnavailable(self.label, "server unreachable", detail) from None
+            raise error(f"{self.label}: cannot connect: {message}") from None
         try:
             with _named(self.label, error):
                 conn.execute("SET synchronous_commit = on")
@@ -288,7 +347,11 @@ def _named(label: str, error: type[Exception] = StoreError) -> Iterator[None]:
             f"{label}: a table tui-insert was using was dropped; the run stopped"
         ) from None
     except psycopg.Error as e:
-        raise error(f"{label}: {' '.join(str(e).split())}") from None
+        detail = " ".join(str(e).split())
+        reason = _passing(e)
+        if reason is not None:
+            raise StoreUnavailable(label, reason, detail) from None
+        raise error(f"{label}: {detail}") from None
 
 
 def _waiting_for_locks(
@@ -320,8 +383,15 @@ def _waiting_for_locks(
 
 
 def _rollback(conn: psycopg.Connection[Any]) -> None:
+    """End the transaction, if one is open; on a lost connection there is none left."""
+    if _lost(conn):
+        return
     if conn.info.transaction_status != TransactionStatus.IDLE:
         conn.execute("ROLLBACK")
+
+
+def _lost(conn: psycopg.Connection[Any] | None) -> bool:
+    return conn is None or conn.closed or conn.broken
 
 
 def _schema(conn: psycopg.Connection[Any], label: str) -> str:
@@ -460,6 +530,10 @@ def _verify(names: _Names, expected: Hashable | None, label: str, table: Table) 
 
 
 class PostgresWriter(Writer):
+    """Writes one table over one session; after the session was lost (a server restart, a
+    dropped connection) the next `begin` opens a new one, and a commit whose answer was lost
+    is found out by its transaction id (`fate`)."""
+
     def __init__(
         self,
         target: PostgresTarget,
@@ -470,16 +544,11 @@ class PostgresWriter(Writer):
         """`try_begin` never waits for the lock, `begin` always does."""
         self.label = target.label
         self.table = table
+        self._target = target
         self._on_wait = on_wait
         self._expected = expected
-        self._conn = target.connect(StoreError)
-        try:
-            with _named(self.label):
-                self._names = _Names(self._conn, table, self.label)
-                self.verify()
-        except BaseException:
-            self._conn.close()
-            raise
+        self._conn: psycopg.Connection[Any] | None = None
+        self._connected()
         names = self._names
         self._lock_sql = f"LOCK TABLE {names.table} IN EXCLUSIVE MODE"
         self._look_sql = (
@@ -491,21 +560,47 @@ class PostgresWriter(Writer):
         self._types = [
             {"integer": "int8", "text": "text", "real": "float8"}[k] for _, k in table.columns
         ]
+        # The transaction's id comes back with the new version: if the answer to COMMIT is
+        # lost, it tells whether the commit happened (pg_xact_status), whatever rows are there.
         self._bump_sql = (
             f"UPDATE {names.state} SET version = version + 1 WHERE dataset = %s"
-            " RETURNING resets, version"
+            " RETURNING resets, version, pg_current_xact_id()::text"
         )
         self._version: tuple[int, int] | None = None  # as last loaded or committed
         self._seen: tuple[int, int] | None = None  # as read under the lock
         self._wrote = False
+        # A commit whose answer was lost: (its transaction id, its version, its session's pid).
+        self._in_doubt: tuple[str, tuple[int, int], int] | None = None
 
-    def _in_transaction(self) -> bool:
-        return self._conn.info.transaction_status != TransactionStatus.IDLE
+    def _connected(self) -> psycopg.Connection[Any]:
+        """The session, opened again if it was lost (StoreUnavailable while the server is
+        away); what was loaded is then read again before it is trusted."""
+        conn = self._conn
+        if not _lost(conn):
+            assert conn is not None
+            return conn
+        if conn is not None:
+            conn.close()
+            self._conn = None
+            self._version = None  # what was committed meanwhile is unknown: load again
+        conn = self._target.connect(StoreError)
+        try:
+            with _named(self.label):
+                self._names = _Names(conn, self.table, self.label)
+                _verify(self._names, self._expected, self.label, self.table)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        return conn
+
+    def _in_transaction(self, conn: psycopg.Connection[Any]) -> bool:
+        return conn.info.transaction_status != TransactionStatus.IDLE
 
     def load(self) -> Loaded:
-        conn = self._conn
+        conn = self._connected()
         with _named(self.label):
-            if self._in_transaction():
+            if self._in_transaction(conn):
                 loaded, self._version = _load(conn, self._names, self.table)
                 return loaded
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -519,7 +614,7 @@ class PostgresWriter(Writer):
         return self._seen != self._version
 
     def begin(self, stop: threading.Event) -> None:
-        conn = self._conn
+        conn = self._connected()
 
         def attempt() -> None:
             conn.execute("BEGIN")
@@ -532,7 +627,7 @@ class PostgresWriter(Writer):
         self._look()
 
     def try_begin(self) -> bool:
-        conn = self._conn
+        conn = self._connected()
         try:
             with _named(self.label):
                 conn.execute("BEGIN")
@@ -550,11 +645,12 @@ class PostgresWriter(Writer):
 
     def _look(self) -> None:
         """Holding the lock: the table's version, and that it is still the table prepared."""
+        conn = self._conn
+        assert conn is not None
         try:
             with _named(self.label):
-                row = self._conn.execute(
-                    self._look_sql, (self._names.table, self._names.dataset)
-                ).fetchone()
+                names = self._names
+                row = conn.execute(self._look_sql, (names.table, names.dataset)).fetchone()
             if row is None:
                 raise StoreChanged(
                     f"{self.label}: tui-insert's bookkeeping row for {self.table.name} was"
@@ -571,7 +667,9 @@ class PostgresWriter(Writer):
     def insert(self, rows: list[tuple]) -> None:
         if not rows:
             return
-        with _named(self.label), self._conn.cursor() as cur, cur.copy(self._copy_sql) as copy:
+        conn = self._conn
+        assert conn is not None
+        with _named(self.label), conn.cursor() as cur, cur.copy(self._copy_sql) as copy:
             copy.set_types(self._types)
             write = copy.write_row
             for row in rows:
@@ -580,54 +678,118 @@ class PostgresWriter(Writer):
 
     def commit(self) -> None:
         conn = self._conn
+        assert conn is not None
+        bumped = None
         with _named(self.label):
             if self._wrote:
                 # Tells every other writer of this table that what it holds in memory is old.
                 row = conn.execute(self._bump_sql, (self._names.dataset,)).fetchone()
                 assert row is not None
-                self._version = self._seen = (int(row[0]), int(row[1]))
+                bumped = (int(row[0]), int(row[1])), str(row[2])
+        try:
             conn.execute("COMMIT")
+        except psycopg.Error as e:
             self._wrote = False
+            detail = " ".join(str(e).split())
+            if not _lost(conn):
+                # The server answered and the session goes on: the commit did not happen.
+                with _named(self.label):
+                    raise e from None
+            if bumped is not None:
+                version, xid = bumped
+                self._in_doubt = (xid, version, conn.info.backend_pid)
+                raise CommitInDoubt(self.label, "connection lost during a commit", detail) from None
+            # Nothing was written: committed or not, the outcome is the same.
+            return
+        self._wrote = False
+        if bumped is not None:
+            self._version = self._seen = bumped[0]
+
+    def fate(self) -> bool:
+        """After CommitInDoubt: whether that commit happened, from its transaction's status
+        once a new session gets through (StoreUnavailable until then). A transaction still in
+        progress belongs to the old session, which has not yet noticed it lost us: it is ended,
+        and the status read again."""
+        assert self._in_doubt is not None
+        xid, version, old_pid = self._in_doubt
+        conn = self._connected()
+        with _named(self.label):
+            while True:
+                found = conn.execute("SELECT pg_xact_status(%s::xid8)", (xid,)).fetchone()
+                status = None if found is None else found[0]
+                if status != "in progress":
+                    break
+                conn.execute("SELECT pg_terminate_backend(%s, 1000)", (old_pid,))
+        self._in_doubt = None
+        if status == "committed":
+            self._version = self._seen = version
+            return True
+        if status == "aborted":
+            self._version = None  # load again: that version number may be another's now
+            return False
+        raise StoreError(
+            f"{self.label}: cannot tell whether a commit whose answer was lost was stored"
+            f" (transaction {xid} is unknown to the server); the run stopped"
+        )
 
     def rollback(self) -> None:
-        with _named(self.label):
-            _rollback(self._conn)
+        if self._conn is not None:
+            with _named(self.label):
+                _rollback(self._conn)
         self._wrote = False
 
     def verify(self) -> None:
+        self._connected()
         _verify(self._names, self._expected, self.label, self.table)
 
     def close(self) -> None:
-        with contextlib.suppress(psycopg.Error):
-            _rollback(self._conn)
-        self._conn.close()
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                _rollback(self._conn)
+            self._conn.close()
 
 
 class PostgresReference(ReferenceSource):
-    """Reads in READ ONLY transactions; its reference lock is an advisory lock of the table."""
+    """Reads in READ ONLY transactions; its reference lock is an advisory lock of the table,
+    which lives as long as the session: a session lost while holding it is opened again, and
+    the commit that relied on it tried again (`held`)."""
 
     def __init__(self, target: PostgresTarget, table: Table, expected: Hashable | None) -> None:
         self.label = target.label
         self.table = table
+        self._target = target
         self._expected = expected
-        self._conn = target.connect(StoreError)
-        try:
-            with _named(self.label):
-                self._conn.execute("SET default_transaction_read_only = on")
-                self._names = _Names(self._conn, table, self.label)
-                self.verify()
-        except BaseException:
-            self._conn.close()
-            raise
+        self._conn: psycopg.Connection[Any] | None = None
+        self._connected()
         names = self._names
         self._look_up_sql = (
             f"SELECT (SELECT resets FROM {names.state} WHERE dataset = %s), to_regclass(%s)::oid,"
             f" ARRAY(SELECT id FROM {names.table} WHERE id = ANY(%s::int8[]))"
         )
 
+    def _connected(self) -> psycopg.Connection[Any]:
+        conn = self._conn
+        if not _lost(conn):
+            assert conn is not None
+            return conn
+        if conn is not None:
+            conn.close()
+            self._conn = None
+        conn = self._target.connect(StoreError)
+        try:
+            with _named(self.label):
+                conn.execute("SET default_transaction_read_only = on")
+                self._names = _Names(conn, self.table, self.label)
+                _verify(self._names, self._expected, self.label, self.table)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        return conn
+
     @contextlib.contextmanager
     def shared(self, on_wait: OnWait | None, stop: threading.Event | None) -> Iterator[None]:
-        conn, key = self._conn, self._names.lock_key
+        conn, key = self._connected(), self._names.lock_key
         patience: Patience | None = None
         with _named(self.label):
             while not conn.execute(
@@ -642,31 +804,43 @@ class PostgresReference(ReferenceSource):
         try:
             yield
         finally:
-            with _named(self.label):
-                conn.execute("SELECT pg_advisory_unlock_shared(%s, %s)", (_LOCK_CLASS, key))
+            if not _lost(conn):  # a lost session's locks went with it
+                with _named(self.label):
+                    conn.execute("SELECT pg_advisory_unlock_shared(%s, %s)", (_LOCK_CLASS, key))
 
     def held(self) -> bool:
-        # An advisory lock belongs to the database, not to a file that could be moved away.
+        # An advisory lock belongs to the database, not to a file that could be moved away;
+        # but it goes with its session, which a server restart ends.
+        conn = self._conn
+        if _lost(conn):
+            return False
+        assert conn is not None
+        try:
+            conn.execute("SELECT 1")
+        except psycopg.Error:
+            return False
         return True
 
     def look_up(
         self, ids: list[int], on_wait: OnWait | None, stop: threading.Event | None
     ) -> tuple[int, set[int]]:
         names = self._names
+        conn = self._conn
+        assert conn is not None
         with _named(self.label):
-            row = self._conn.execute(
-                self._look_up_sql, (names.dataset, names.table, ids)
-            ).fetchone()
+            row = conn.execute(self._look_up_sql, (names.dataset, names.table, ids)).fetchone()
         assert row is not None
         if self._expected is not None and row[1] != self._expected[1]:  # type: ignore[index]
             raise _table_changed(self.label, self.table)
         return int(row[0] or 0), set(row[2])
 
     def verify(self) -> None:
+        self._connected()
         _verify(self._names, self._expected, self.label, self.table)
 
     def close(self) -> None:
-        self._conn.close()  # its advisory locks go with it
+        if self._conn is not None:
+            self._conn.close()  # its advisory locks go with it
 
 
 class PostgresEmptying(Emptying):

@@ -10,8 +10,9 @@ resets which emptied it. The protocol of `base.py`, here:
 - reference lock: a `flock` on the database file itself (`locks.py`);
 - identity: the inodes of the file and of its `-wal` and `-shm` (`identity.py`).
 
-Every SQLite failure that is not a lock (a damaged file, a full disk) is a StoreError naming the
-file; locks are waited out (`waiting.retry_while_locked`), told apart by SQLite's error names.
+Every SQLite failure that is not a lock is a StoreError naming the file; locks are waited out
+(`waiting.retry_while_locked`), and a full disk is tried again for as long as --retry-for allows
+(StoreUnavailable), all told apart by SQLite's error names.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from tui_insert.core.checks import (
     columns_sql,
     read_only_uri,
 )
-from tui_insert.core.errors import DatabaseError, StoreChanged, StoreError
+from tui_insert.core.errors import DatabaseError, StoreChanged, StoreError, StoreUnavailable
 from tui_insert.core.identity import FileId, Identity, close_connection, file_id, side_files
 from tui_insert.core.locks import ReferenceLock
 from tui_insert.core.stores.base import Emptying, Loaded, ReferenceSource, Target, Writer
@@ -82,7 +83,15 @@ def named_errors(label: str) -> Iterator[None]:
     except sqlite3.Error as e:
         if isinstance(e, sqlite3.OperationalError) and is_locked(e):
             raise
+        if is_full(e):
+            raise StoreUnavailable(label, "disk full", str(e)) from None
         raise StoreError(f"{label}: {e}") from None
+
+
+def is_full(error: sqlite3.Error) -> bool:
+    """A full disk (or a file at its size limit): SQLite has rolled the transaction back, and
+    the same write may succeed once space is freed."""
+    return getattr(error, "sqlite_errorname", "") == "SQLITE_FULL"
 
 
 def connect(
