@@ -253,11 +253,29 @@ def _refused(pg: dict[str, str], result: subprocess.CompletedProcess[str], *word
     assert [_user_tables(uri) for uri in pg.values()] == [[], [], []]
 
 
-def test_a_refused_connection_is_a_clear_error(pg: dict[str, str], tmp_path: Path) -> None:
+def test_a_server_that_never_answers_is_waited_for_then_a_clear_error(
+    pg: dict[str, str], tmp_path: Path
+) -> None:
+    """Waited for up to --retry-for, a line for each try; then exit 2 with nothing written."""
     with socket_port() as port:
         dead = f"postgresql://postgres@127.0.0.1:{port}/nothing"
-        result = tui_insert("run", "--headless", *store_args({**pg, "orders": dead}), cwd=tmp_path)
-    _refused(pg, result, f"127.0.0.1:{port}/nothing", "cannot connect")
+        result = tui_insert(
+            "run",
+            "--headless",
+            "--retry-for",
+            "1s",
+            *store_args({**pg, "orders": dead}),
+            cwd=tmp_path,
+        )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    *tries, last = result.stderr.strip().splitlines()
+    assert tries, result.stderr
+    for line in tries:
+        assert f"127.0.0.1:{port}/nothing: server unreachable, retrying in" in line, line
+    for word in ("server unreachable for", "longer than --retry-for 1s", "nothing was written"):
+        assert word in last, last
+    assert [_user_tables(uri) for uri in pg.values()] == [[], [], []]
     assert list(tmp_path.iterdir()) == []
 
 

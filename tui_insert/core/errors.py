@@ -36,6 +36,18 @@ class StoreUnavailable(StoreError):
         self.detail = detail
 
 
+class StoreBusy(StoreError):
+    """Another session held a lock that a transaction needed midway (not the write lock,
+    which is waited for before the transaction goes on): the transaction is rolled back and
+    done again once it is free, for as long as that takes — contention is never a failure, and
+    --retry-for does not bound it."""
+
+    def __init__(self, database: str, reason: str) -> None:
+        super().__init__(f"{database}: {reason}")
+        self.database = database
+        self.reason = reason
+
+
 class CommitInDoubt(StoreUnavailable):
     """A commit that was sent, and whose answer was lost with the connection: it may have
     been stored or not. The writer finds out which (`Writer.fate`), never by looking at rows."""

@@ -47,7 +47,13 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from tui_insert.core import rules
-from tui_insert.core.errors import CommitInDoubt, StoreError, StoreUnavailable, UserError
+from tui_insert.core.errors import (
+    CommitInDoubt,
+    StoreBusy,
+    StoreError,
+    StoreUnavailable,
+    UserError,
+)
 from tui_insert.core.identity import abandoned
 from tui_insert.core.idset import IdSet
 from tui_insert.core.report import SpoolWriter
@@ -467,7 +473,18 @@ class TableNode:
         stored then, until it goes through or the outage lasts longer than --retry-for."""
         store, spool, outage = self.store, self.spool, self._outage
         assert store is not None and spool is not None
-        decision = outage.retrying(lambda: self._decide_and_store(checked))
+        patience: Patience | None = None
+        while True:
+            try:
+                decision = outage.retrying(lambda: self._decide_and_store(checked))
+                break
+            except StoreBusy as e:  # a lock met midway: waited out, never bounded
+                patience = patience or Patience(
+                    e.database, e.reason, self._notify_wait, self.stop_requested
+                )
+                patience.tick(random.uniform(0.001, 0.02))
+        if patience is not None:
+            patience.done()
         store.remember(decision.ids)
         self._announce_ids(store.resets, decision.ids)
         outage.retrying(lambda: spool.write_chunk(start, given, records, decision.reasons))

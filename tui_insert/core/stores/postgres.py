@@ -39,6 +39,7 @@ from psycopg.pq import TransactionStatus
 from tui_insert.core.errors import (
     CommitInDoubt,
     DatabaseError,
+    StoreBusy,
     StoreChanged,
     StoreError,
     StoreUnavailable,
@@ -336,12 +337,15 @@ class PostgresTarget(Target):
 
 @contextlib.contextmanager
 def _named(label: str, error: type[Exception] = StoreError) -> Iterator[None]:
-    """A failure of the server as `error` naming the store (a table dropped meanwhile as
-    StoreChanged); locks are the callers' to wait out."""
+    """A failure of the server as `error` naming the store: a table dropped meanwhile as
+    StoreChanged, one that may pass as StoreUnavailable, a lock met mid-transaction as
+    StoreBusy."""
     try:
         yield
     except errors.LockNotAvailable:
-        raise
+        # Met in the middle of a transaction (the callers wait out the locks they take): the
+        # transaction is done again once the other session lets go.
+        raise StoreBusy(label, "locked by another program") from None
     except errors.UndefinedTable:
         raise StoreChanged(
             f"{label}: a table tui-insert was using was dropped; the run stopped"
@@ -631,11 +635,11 @@ class PostgresWriter(Writer):
         try:
             with _named(self.label):
                 conn.execute("BEGIN")
-                conn.execute(self._lock_sql + " NOWAIT")
-        except errors.LockNotAvailable:
-            with _named(self.label):
-                _rollback(conn)
-            return False
+                try:
+                    conn.execute(self._lock_sql + " NOWAIT")
+                except errors.LockNotAvailable:
+                    _rollback(conn)
+                    return False
         except BaseException:
             with contextlib.suppress(psycopg.Error):
                 _rollback(conn)
