@@ -13,6 +13,7 @@ import struct
 import subprocess
 import sys
 import termios
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -356,3 +357,67 @@ def racing_inputs(
         ],
     )
     return x, w
+
+
+class Watched:
+    """A process started by `start_cli`, whose stderr is read line by line as it comes (to wait
+    for a notice), and stdout whole."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+        self._lines: list[str] = []
+        self._out = b""
+        self._changed = threading.Condition()
+        self._readers = [
+            threading.Thread(target=self._read_err, daemon=True),
+            threading.Thread(target=self._read_out, daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def _read_err(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            with self._changed:
+                self._lines.append(line.decode(errors="replace"))
+                self._changed.notify_all()
+        with self._changed:
+            self._lines.append("")  # the end
+            self._changed.notify_all()
+
+    def _read_out(self) -> None:
+        assert self.proc.stdout is not None
+        self._out = self.proc.stdout.read()
+
+    def wait_for(self, text: str, timeout: float = 60) -> str:
+        """The first line of stderr holding `text`, once it comes (fails after `timeout`, or
+        if the process ends first)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for line in self._lines:
+                    if text in line:
+                        return line
+                if self._lines and self._lines[-1] == "":
+                    raise AssertionError(f"ended without saying {text!r}: {self.err}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"never said {text!r} in {timeout} s: {self.err}")
+                self._changed.wait(left)
+
+    @property
+    def err(self) -> str:
+        with self._changed:
+            return "".join(self._lines)
+
+    def finish(self, timeout: float = 120) -> tuple[int, str, str]:
+        """Wait for the process to end: (exit code, stdout, stderr)."""
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            raise AssertionError(f"still running after {timeout} s: {self.err[-2000:]}") from None
+        for reader in self._readers:
+            reader.join(10)
+        return self.proc.returncode, self._out.decode(), self.err

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
+import errno
 import os
 import re
 import signal
@@ -22,7 +23,7 @@ from typing import IO, Any, NoReturn
 from tui_insert import __version__
 from tui_insert.core.durations import format_duration, parse_duration
 from tui_insert.core.engine import DEFAULT_WORKERS, MAX_WORKERS, Run
-from tui_insert.core.errors import StoreError, UserError
+from tui_insert.core.errors import StoreError, StoreUnavailable, UserError
 from tui_insert.core.report import copy_rejects, write_report
 from tui_insert.core.reset import reset_stores
 from tui_insert.core.rules import visible
@@ -30,7 +31,7 @@ from tui_insert.core.sources import Source, find_sources
 from tui_insert.core.stores import parse_target, store_targets
 from tui_insert.core.stores.base import Target
 from tui_insert.core.tables import TABLES
-from tui_insert.core.waiting import DEFAULT_RETRY_FOR, NOTICE_SECONDS, Wait
+from tui_insert.core.waiting import DEFAULT_RETRY_FOR, NOTICE_SECONDS, Outage, Wait
 from tui_insert.terminal_progress import TerminalProgress
 
 COMMANDS = ("run", "browse", "reset", "generate")
@@ -456,19 +457,27 @@ def _is_terminal(stream: IO[str] | None) -> bool:
 
 
 def _write_outputs(run: Run, args: argparse.Namespace, rejects: IO[bytes] | None) -> None:
-    """The rejects file, then the report: plain only of a run that completed, JSON always."""
+    """The rejects file, then the report: plain only of a run that completed, JSON always. A
+    full disk is waited for (up to --retry-for), as for the stores."""
     if rejects is not None:
+        outage = Outage(args.retry_for, tell_wait, then="the file was left empty")
         try:
             rejects.flush()
-            copy_rejects(run, _WholeWrites(rejects.fileno()))
+            copy_rejects(run, _WholeWrites(rejects.fileno(), str(args.rejects), outage))
             os.fsync(rejects.fileno())
         except OSError as e:
             raise OutputError(f"{args.rejects}: cannot write: {e.strerror}") from None
+        except StoreError as e:  # the disk stayed full: no half-written file
+            with contextlib.suppress(OSError):
+                rejects.truncate(0)
+            raise OutputError(str(e)) from None
     if not args.json and run.state != "completed":
         return
+    outage = Outage(args.retry_for, tell_wait, then="the report is incomplete")
     try:
         sys.stdout.flush()
-        write_report(run, _WholeWrites(sys.stdout.fileno()), as_json=args.json)
+        out = _WholeWrites(sys.stdout.fileno(), "standard output", outage)
+        write_report(run, out, as_json=args.json)
     except BrokenPipeError:
         raise
     except OSError as e:
@@ -478,15 +487,25 @@ def _write_outputs(run: Run, args: argparse.Namespace, rejects: IO[bytes] | None
 class _WholeWrites:
     """Writes to a file descriptor that write every byte: a buffered file's write of a large
     block to a pipe that a signal interrupts can lose the rest of the block (seen with Python
-    3.11, the signal handled without an exception), so the loop over partial writes is ours."""
+    3.11, the signal handled without an exception), so the loop over partial writes is ours.
+    A full disk pauses the writes, which go on where they stopped once there is room."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, name: str, outage: Outage) -> None:
         self.fd = fd
+        self.name = name
+        self._outage = outage
 
     def write(self, data: bytes) -> int:
         view = memoryview(data)
         while view:
-            view = view[os.write(self.fd, view) :]
+            try:
+                view = view[os.write(self.fd, view) :]
+            except OSError as e:
+                if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+                self._outage.failed(StoreUnavailable(self.name, "disk full", e.strerror or ""))
+                continue
+            self._outage.over()
         return len(data)
 
 

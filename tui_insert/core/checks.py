@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from tui_insert.core.errors import DatabaseError
+from tui_insert.core.errors import DatabaseError, StoreUnavailable
 from tui_insert.core.identity import side_files
 from tui_insert.core.tables import STATE_TABLE, TABLES, Table
 from tui_insert.core.waiting import POLL_SECONDS, OnWait, retry_while_locked
@@ -60,6 +60,26 @@ def _read_schema(path: Path, table: Table, immutable: bool) -> tuple[list, list]
         conn.close()
 
 
+# Free space below which an I/O error is taken for a full disk (SQLite says only "disk I/O
+# error" when it cannot grow the -shm file it maps, for one).
+_NEARLY_FULL = 64 << 10
+
+
+def is_full(error: sqlite3.Error, path: str) -> bool:
+    """A full disk under the file at `path`: SQLite has rolled the transaction back, and the
+    same work may succeed once space is freed."""
+    name = getattr(error, "sqlite_errorname", "")
+    if name == "SQLITE_FULL":
+        return True
+    if not name.startswith("SQLITE_IOERR"):
+        return False
+    try:
+        found = os.statvfs(Path(path).parent)
+    except OSError:
+        return False
+    return found.f_bavail * found.f_frsize < _NEARLY_FULL
+
+
 def check_database(
     path: Path,
     table: Table,
@@ -87,6 +107,8 @@ def check_database(
                 continue
             if getattr(e, "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
                 raise DatabaseError(f"{path}: not an SQLite database, or a damaged one") from None
+            if is_full(e, str(path)):
+                raise StoreUnavailable(str(path), "disk full", str(e)) from None
             raise DatabaseError(f"{path}: cannot read: {e}") from None
     wanted = [(name, SQL_TYPES[kind], name == table.key) for name, kind in table.columns]
     if found and found != wanted:

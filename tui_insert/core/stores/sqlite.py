@@ -34,6 +34,7 @@ from tui_insert.core.checks import (
     check_database,
     check_writable,
     columns_sql,
+    is_full,
     read_only_uri,
 )
 from tui_insert.core.errors import DatabaseError, StoreChanged, StoreError, StoreUnavailable
@@ -83,15 +84,9 @@ def named_errors(label: str) -> Iterator[None]:
     except sqlite3.Error as e:
         if isinstance(e, sqlite3.OperationalError) and is_locked(e):
             raise
-        if is_full(e):
+        if is_full(e, label):
             raise StoreUnavailable(label, "disk full", str(e)) from None
         raise StoreError(f"{label}: {e}") from None
-
-
-def is_full(error: sqlite3.Error) -> bool:
-    """A full disk (or a file at its size limit): SQLite has rolled the transaction back, and
-    the same write may succeed once space is freed."""
-    return getattr(error, "sqlite_errorname", "") == "SQLITE_FULL"
 
 
 def connect(
@@ -155,6 +150,8 @@ def _open_existing(path: Path, label: str, busy_seconds: float) -> sqlite3.Conne
             raise StoreChanged(
                 f"{label}: the database file was deleted or moved before tui-insert could write it"
             ) from None
+        if is_full(e, label):
+            raise StoreUnavailable(label, "disk full", str(e)) from None
         raise StoreError(f"{label}: cannot open: {e}") from None
 
 
