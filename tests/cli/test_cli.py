@@ -129,10 +129,11 @@ def test_json_report_is_one_document_with_every_record(tmp_path: Path) -> None:
     result = tui_insert("run", "--headless", "--json", "--db-dir", tmp_path)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
+    calm = {"retries": 0, "waited_seconds": 0.0}  # no store failed, no lock was waited for
     assert report["tables"] == {
-        "users": {"database": "users.db", "total": 10, "inserted": 8, "rejected": 2},
-        "products": {"database": "products.db", "total": 10, "inserted": 9, "rejected": 1},
-        "orders": {"database": "orders.db", "total": 10, "inserted": 7, "rejected": 3},
+        "users": {"database": "users.db", "total": 10, "inserted": 8, "rejected": 2, **calm},
+        "products": {"database": "products.db", "total": 10, "inserted": 9, "rejected": 1, **calm},
+        "orders": {"database": "orders.db", "total": 10, "inserted": 7, "rejected": 3, **calm},
     }
     assert len(report["records"]) == 30
     assert report["records"][7] == {

@@ -477,12 +477,15 @@ class TableNode:
         while True:
             try:
                 decision = outage.retrying(lambda: self._decide_and_store(checked))
-                break
             except StoreBusy as e:  # a lock met midway: waited out, never bounded
                 patience = patience or Patience(
                     e.database, e.reason, self._notify_wait, self.stop_requested
                 )
                 patience.tick(random.uniform(0.001, 0.02))
+                continue
+            if decision is not None:
+                break
+            # (A commit whose answer was lost, and which was not stored: done again at once.)
         if patience is not None:
             patience.done()
         store.remember(decision.ids)
@@ -490,7 +493,9 @@ class TableNode:
         outage.retrying(lambda: spool.write_chunk(start, given, records, decision.reasons))
         self._report_progress(start, records, decision.reasons)
 
-    def _decide_and_store(self, checked: list) -> rules.Decision:
+    def _decide_and_store(self, checked: list) -> rules.Decision | None:
+        """The chunk decided and committed; None if its commit's answer was lost and it turned
+        out not to be stored."""
         store = self.store
         assert store is not None
         decision = None
@@ -517,7 +522,7 @@ class TableNode:
                 if self._stored_after_all(e):
                     return decision
                 store.forget_email_keys(decision.email_keys)
-                raise StoreUnavailable(e.database, e.reason, e.detail) from None
+                return None
             except BaseException:
                 store.rollback()
                 if decision is not None:

@@ -191,7 +191,7 @@ class PostgresTarget(Target):
             message = _scrubbed(str(e), self.conninfo)
             # Refused by the server itself (a wrong password, no such database): a mistake to
             # mend. Anything else (no answer, a server starting up) may pass: waited for.
-            answered = "FATAL:" in message or "password" in message or "SSL" in message
+            answered = "FATAL:" in message or "password" in message
             if not answered or any(text in message for text in _NOT_YET):
                 detail = _scrubbed(_short(str(e)), self.conninfo)
                 raise StoreUnavailable(self.label, "server unreachable", detail) from None
