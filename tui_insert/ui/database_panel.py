@@ -73,7 +73,7 @@ class DatabasePanel(Vertical):
         waiting = progress.waiting
         if outage is not None:
             wait, noticed = outage
-            self._rate.update(outage_line(wait, progress.clock() - noticed))
+            self._rate.update(outage_line(wait, progress.clock() - noticed, progress.database))
         elif waiting is not None:
             self._rate.update(wait_line(*waiting))
         else:

@@ -34,10 +34,12 @@ def wait_line(wait: Wait, seconds: float | None = None) -> str:
     return f"waiting {waited:.0f} s: {name} {wait.reason}"
 
 
-def outage_line(wait: Wait, since_notice: float) -> str:
-    """'db.example:5432/shop: server unreachable, retrying in 3 s (attempt 3)' — a store
-    failing, tried again; `since_notice`: seconds since that notice came."""
-    name = visible(PurePath(wait.database).name or wait.database, 40)
+def outage_line(wait: Wait, since_notice: float, own: str | None = None) -> str:
+    """'server unreachable' and 'try 3 · next in 4 s' on two lines, short enough for a
+    panel at 80 columns: a store failing, tried again. The store is named unless it is `own`
+    (the panel's); `since_notice`: seconds since that notice came."""
+    name = PurePath(wait.database).name or wait.database
+    who = "" if own in (wait.database, name) else f"{visible(name, 40)}: "
     left = max(wait.retry_in - since_notice, 0.0)
-    again = f"retrying in {left:.0f} s" if left >= 0.5 else "retrying now"
-    return f"{name}: {wait.reason}, {again} (attempt {wait.attempt})"
+    again = f"next in {left:.0f} s" if left >= 0.5 else "trying now"
+    return f"{who}{wait.reason}\ntry {wait.attempt} · {again}"
