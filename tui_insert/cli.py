@@ -13,6 +13,7 @@ import errno
 import os
 import re
 import signal
+import stat
 import sys
 import threading
 import time
@@ -465,22 +466,33 @@ def _write_outputs(run: Run, args: argparse.Namespace, rejects: IO[bytes] | None
             rejects.flush()
             copy_rejects(run, _WholeWrites(rejects.fileno(), str(args.rejects), outage))
             os.fsync(rejects.fileno())
-        except OSError as e:
-            raise OutputError(f"{args.rejects}: cannot write: {e.strerror}") from None
-        except StoreError as e:  # the disk stayed full: no half-written file
+        except (OSError, StoreError) as e:  # no half-written file
             with contextlib.suppress(OSError):
                 rejects.truncate(0)
-            raise OutputError(str(e)) from None
+            if isinstance(e, StoreError):  # the disk stayed full
+                raise OutputError(str(e)) from None
+            raise OutputError(f"{args.rejects}: cannot write: {e.strerror}") from None
     if not args.json and run.state != "completed":
         return
-    outage = Outage(args.retry_for, tell_wait, then="the report is incomplete")
+    sys.stdout.flush()
+    fd = sys.stdout.fileno()
+    # A report to a file is cut back to where it began if the disk stays full: no half report.
+    start = os.lseek(fd, 0, os.SEEK_CUR) if stat.S_ISREG(os.fstat(fd).st_mode) else None
+    then = "the report was left out" if start is not None else "the report is incomplete"
     try:
-        sys.stdout.flush()
-        out = _WholeWrites(sys.stdout.fileno(), "standard output", outage)
-        write_report(run, out, as_json=args.json)
+        write_report(
+            run,
+            _WholeWrites(fd, "standard output", Outage(args.retry_for, tell_wait, then=then)),
+            as_json=args.json,
+        )
     except BrokenPipeError:
         raise
-    except OSError as e:
+    except (OSError, StoreError) as e:
+        if start is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)
+        if isinstance(e, StoreError):
+            raise OutputError(str(e)) from None
         raise OutputError(f"cannot write the report: {e.strerror}") from None
 
 
@@ -563,18 +575,19 @@ class _Notices:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._last: dict[str, float] = {}
+        self._last: dict[tuple[str, bool], float] = {}
 
     def wanted(self, wait: Wait) -> bool:
+        key = (wait.database, wait.outage)  # a lock and an outage are two waits
         with self._lock:
             now = time.monotonic()
-            last = self._last.get(wait.database)
+            last = self._last.get(key)
             if wait.over:
-                self._last.pop(wait.database, None)
+                self._last.pop(key, None)
                 return True
             if last is not None and now - last < NOTICE_SECONDS * 0.9:
                 return False
-            self._last[wait.database] = now
+            self._last[key] = now
             return True
 
 

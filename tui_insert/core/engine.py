@@ -237,12 +237,19 @@ class Run:
                 return
             # Checked just above: created (and emptied) without checking again. Both may be
             # done again after a failure that passes (a reset that emptied some stores and
-            # then failed is not: ResetIncomplete).
-            self._identities = outage.retrying(
+            # then failed is not: ResetIncomplete). Giving up here is exit 1: tables may have
+            # been made already.
+            writing = Outage(
+                self.retry_for,
+                self._told,
+                self._stop,
+                then="the tables made so far stay; no record was written",
+            )
+            self._identities = writing.retrying(
                 lambda: create_stores(self.stores, self._told, self._stop)
             )
             if self.reset:
-                outage.retrying(lambda: empty_stores(self.stores, self._told, self._stop))
+                writing.retrying(lambda: empty_stores(self.stores, self._told, self._stop))
         except Stopped:
             self._abort()
             raise Cancelled from None

@@ -478,6 +478,7 @@ class TableNode:
             try:
                 decision = outage.retrying(lambda: self._decide_and_store(checked))
             except StoreBusy as e:  # a lock met midway: waited out, never bounded
+                outage.over()  # the store answers: a lock is no outage, and uses none of it
                 patience = patience or Patience(
                     e.database, e.reason, self._notify_wait, self.stop_requested
                 )
@@ -499,36 +500,44 @@ class TableNode:
         store = self.store
         assert store is not None
         decision = None
-        with self._locked():
-            try:
-                # The ids these orders name that are stored, proven under the reference locks.
-                found = {
-                    name: self.references[name].stored(
-                        self._named(checked, column), self.stop_requested, self._notify_wait
+        committed = False
+        try:
+            with self._locked():
+                try:
+                    # The ids these orders name that are stored, proven under the reference
+                    # locks.
+                    found = {
+                        name: self.references[name].stored(
+                            self._named(checked, column), self.stop_requested, self._notify_wait
+                        )
+                        for column, name in self._referred
+                    }
+                    decision = rules.decide(
+                        TABLES[self.name], checked, store.ids, store.email_holders, found
                     )
-                    for column, name in self._referred
-                }
-                decision = rules.decide(
-                    TABLES[self.name], checked, store.ids, store.email_holders, found
-                )
-                if decision.rows:
-                    store.insert(decision.rows)
-                self._references_still_held()
-                store.commit()
-            except CommitInDoubt as e:
-                assert decision is not None
-                # Still holding the reference locks: the orders it stored, if it did, rely
-                # on them until its fate is known.
-                if self._stored_after_all(e):
-                    return decision
-                store.forget_email_keys(decision.email_keys)
-                return None
-            except BaseException:
-                store.rollback()
-                if decision is not None:
-                    store.forget_email_keys(decision.email_keys)
+                    if decision.rows:
+                        store.insert(decision.rows)
+                    self._references_still_held()
+                    store.commit()
+                    committed = True
+                except CommitInDoubt as e:
+                    assert decision is not None
+                    # Still holding the reference locks: the orders it stored, if it did,
+                    # rely on them until its fate is known.
+                    committed = self._stored_after_all(e)
+                    if not committed:
+                        store.forget_email_keys(decision.email_keys)
+                except BaseException:
+                    store.rollback()
+                    if decision is not None:
+                        store.forget_email_keys(decision.email_keys)
+                    raise
+        except StoreUnavailable:
+            if not committed:
                 raise
-        return decision
+            # Letting go of the locks failed after the commit went through: the commit stands
+            # (and a lost session's locks went with it).
+        return decision if committed else None
 
     def _references_still_held(self) -> None:
         """Orders, just before their commit: each reference lock still guards its store (a

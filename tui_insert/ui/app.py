@@ -249,7 +249,11 @@ class TuiInsertApp(App[int]):
         self.main.set_status("Emptying the databases…")
         try:
             removed = await asyncio.to_thread(
-                reset_stores, self.settings.targets, self._tell_wait, self._quitting
+                reset_stores,
+                self.settings.targets,
+                self._tell_wait,
+                self._quitting,
+                retry_for=self.settings.retry_for,
             )
         except Stopped:
             return

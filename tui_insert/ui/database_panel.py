@@ -84,12 +84,19 @@ class DatabasePanel(Vertical):
             self._recent.add(outcome_line(*entry) for entry in fresh)
 
 
+# Reasons of an outage that mean a connection to open again (postgres.py's words).
+_CONNECTION = ("connection lost", "server", "session ended", "the lost session")
+
+
 def _state(progress: TableProgress, server: bool) -> str:
     """The panel's subtitle: how the table's work stands, and its server's connection."""
     if progress.error is not None:
         return "failed"
     if progress.outage is not None:
-        return "reconnecting" if progress.outage[0].reason != "disk full" else "disk full"
+        reason = progress.outage[0].reason
+        if "disk full" in reason:
+            return "disk full"
+        return "reconnecting" if reason.startswith(_CONNECTION) else "retrying"
     # Orders wait for the users and products they name; nothing moves until then.
     state = "done" if progress.done else "running" if progress.processed else "waiting"
     return f"{state} · connected" if server and not progress.done else state

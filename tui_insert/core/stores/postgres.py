@@ -81,6 +81,8 @@ _PASSING = {
     "57P01": "server shutting down",
     "57P02": "server crashed",
     "57P03": "server starting up",
+    "57P05": "session ended by the server (idle_session_timeout)",
+    "25P03": "session ended by the server (idle_in_transaction_session_timeout)",
     "53100": "server's disk full",
     "53200": "server out of memory",
     "53300": "too many connections to the server",
@@ -596,6 +598,7 @@ class PostgresWriter(Writer):
             conn.close()
             raise
         self._conn = conn
+        self._pid = conn.info.backend_pid  # (libpq says 0 once the connection is broken)
         return conn
 
     def _in_transaction(self, conn: psycopg.Connection[Any]) -> bool:
@@ -701,7 +704,7 @@ class PostgresWriter(Writer):
                     raise e from None
             if bumped is not None:
                 version, xid = bumped
-                self._in_doubt = (xid, version, conn.info.backend_pid)
+                self._in_doubt = (xid, version, self._pid)
                 raise CommitInDoubt(self.label, "connection lost during a commit", detail) from None
             # Nothing was written: committed or not, the outcome is the same.
             return
@@ -718,12 +721,17 @@ class PostgresWriter(Writer):
         xid, version, old_pid = self._in_doubt
         conn = self._connected()
         with _named(self.label):
-            while True:
-                found = conn.execute("SELECT pg_xact_status(%s::xid8)", (xid,)).fetchone()
-                status = None if found is None else found[0]
-                if status != "in progress":
-                    break
-                conn.execute("SELECT pg_terminate_backend(%s, 1000)", (old_pid,))
+            found = conn.execute("SELECT pg_xact_status(%s::xid8)", (xid,)).fetchone()
+            status = None if found is None else found[0]
+            if status == "in progress":
+                # Its session's backend still waits for us (no word reached it that we are
+                # gone): end it, then look again after a pause (and for --retry-for at most).
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE pid = %s AND backend_xid IS NOT NULL",
+                    (old_pid,),
+                )
+                raise StoreUnavailable(self.label, "the lost session's commit is still open")
         self._in_doubt = None
         if status == "committed":
             self._version = self._seen = version
@@ -808,9 +816,13 @@ class PostgresReference(ReferenceSource):
         try:
             yield
         finally:
-            if not _lost(conn):  # a lost session's locks went with it
-                with _named(self.label):
+            # Never an error from here (the commit it guarded may be through): a session that
+            # cannot let go is closed, and its session's locks go with it.
+            if not _lost(conn):
+                try:
                     conn.execute("SELECT pg_advisory_unlock_shared(%s, %s)", (_LOCK_CLASS, key))
+                except psycopg.Error:
+                    conn.close()
 
     def held(self) -> bool:
         # An advisory lock belongs to the database, not to a file that could be moved away;
@@ -909,10 +921,10 @@ class PostgresEmptying(Emptying):
         return True
 
     def commit(self) -> None:
-        try:
+        # A commit whose answer was lost is simply done again by the reset: emptying an emptied
+        # table changes nothing.
+        with _named(self.label):
             self._conn.execute("COMMIT")
-        except psycopg.Error as e:
-            raise StoreError(f"{self.label}: cannot empty: {' '.join(str(e).split())}") from None
 
     def close(self) -> None:
         with contextlib.suppress(psycopg.Error):

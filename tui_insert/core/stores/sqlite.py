@@ -510,6 +510,8 @@ class SqliteEmptying(Emptying):
             conn.execute(_FIRST_STATE)
             conn.execute(_COUNT_RESET)
         except sqlite3.Error as e:
+            if is_full(e, self.label):
+                raise StoreUnavailable(self.label, "disk full", str(e)) from None
             raise DatabaseError(f"{self.path}: cannot empty: {e}") from None
         return count
 
@@ -521,6 +523,8 @@ class SqliteEmptying(Emptying):
         try:
             execute_waiting(self._conn, "COMMIT", self.label, self._on_wait)
         except sqlite3.Error as e:
+            if is_full(e, self.label):
+                raise StoreUnavailable(self.label, "disk full", str(e)) from None
             raise StoreError(f"{self.path}: cannot empty: {e}") from None
 
     def close(self) -> None:
