@@ -535,6 +535,24 @@ def _verify(names: _Names, expected: Hashable | None, label: str, table: Table) 
             raise _table_changed(label, table)
 
 
+def _session(
+    target: PostgresTarget, table: Table, expected: Hashable | None, *, read_only: bool = False
+) -> tuple[psycopg.Connection[Any], _Names]:
+    """A new session for a run's writer or reader, checked to reach the table the run prepared
+    (StoreUnavailable while the server cannot be reached)."""
+    conn = target.connect(StoreError)
+    try:
+        with _named(target.label):
+            if read_only:
+                conn.execute("SET default_transaction_read_only = on")
+            names = _Names(conn, table, target.label)
+            _verify(names, expected, target.label, table)
+    except BaseException:
+        conn.close()
+        raise
+    return conn, names
+
+
 class PostgresWriter(Writer):
     """Writes one table over one session; after the session was lost (a server restart, a
     dropped connection) the next `begin` opens a new one, and a commit whose answer was lost
@@ -589,14 +607,7 @@ class PostgresWriter(Writer):
             conn.close()
             self._conn = None
             self._version = None  # what was committed meanwhile is unknown: load again
-        conn = self._target.connect(StoreError)
-        try:
-            with _named(self.label):
-                self._names = _Names(conn, self.table, self.label)
-                _verify(self._names, self._expected, self.label, self.table)
-        except BaseException:
-            conn.close()
-            raise
+        conn, self._names = _session(self._target, self.table, self._expected)
         self._conn = conn
         self._pid = conn.info.backend_pid  # (libpq says 0 once the connection is broken)
         return conn
@@ -780,6 +791,8 @@ class PostgresReference(ReferenceSource):
         )
 
     def _connected(self) -> psycopg.Connection[Any]:
+        """The session, opened again if it was lost (StoreUnavailable while the server is
+        away)."""
         conn = self._conn
         if not _lost(conn):
             assert conn is not None
@@ -787,15 +800,7 @@ class PostgresReference(ReferenceSource):
         if conn is not None:
             conn.close()
             self._conn = None
-        conn = self._target.connect(StoreError)
-        try:
-            with _named(self.label):
-                conn.execute("SET default_transaction_read_only = on")
-                self._names = _Names(conn, self.table, self.label)
-                _verify(self._names, self._expected, self.label, self.table)
-        except BaseException:
-            conn.close()
-            raise
+        conn, self._names = _session(self._target, self.table, self._expected, read_only=True)
         self._conn = conn
         return conn
 
