@@ -7,7 +7,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from tests.pgserver import Server, Servers
@@ -79,7 +78,4 @@ def pg_own(pg_own_servers: Servers) -> Iterator[Server]:
     """`pg_own_servers`' server, running; started again after a test that left it stopped."""
     server = pg_own_servers["own"]
     yield server
-    try:
-        server.execute("SELECT 1")
-    except psycopg.OperationalError:
-        server.start()
+    server.running()

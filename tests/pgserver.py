@@ -144,6 +144,13 @@ class Server:
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.data), "-w", "-m", mode, "stop", check=False)
 
+    def running(self) -> None:
+        """Started again if a test left it stopped."""
+        try:
+            self.execute("SELECT 1")
+        except psycopg.OperationalError:
+            self.start()
+
     def uri(
         self, dbname: str = "postgres", user: str = "postgres", password: str | None = None
     ) -> str:

@@ -61,15 +61,8 @@ def stores(servers: Servers) -> Iterator[dict[str, str]]:
         server.execute(f"CREATE DATABASE {name}")
     yield {table: server.uri(name) for table, server in servers.servers.items()}
     for server in servers.servers.values():
-        _running(server)
+        server.running()
         server.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-def _running(server: Server) -> None:
-    try:
-        server.execute("SELECT 1")
-    except psycopg.OperationalError:
-        server.start()
 
 
 @pytest.fixture(scope="module")

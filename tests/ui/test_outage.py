@@ -30,11 +30,8 @@ def users_uri(pg_own: Server) -> Iterator[str]:
     name = f"ui_outage_{os.getpid()}_{time.monotonic_ns()}"
     pg_own.execute(f"CREATE DATABASE {name}")
     yield pg_own.uri(name)
-    try:
-        pg_own.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    except Exception:  # noqa: BLE001 - stopped by the test: pg_own starts it again
-        pg_own.start()
-        pg_own.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    pg_own.running()  # the test may have left it stopped
+    pg_own.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def _app(tmp_path: Path, users_uri: str) -> TuiInsertApp:

@@ -517,7 +517,6 @@ class TableNode:
                     )
                     if decision.rows:
                         store.insert(decision.rows)
-                    self._references_still_held()
                     store.commit()
                     committed = True
                 except CommitInDoubt as e:
@@ -538,14 +537,6 @@ class TableNode:
             # Letting go of the locks failed after the commit went through: the commit stands
             # (and a lost session's locks went with it).
         return decision if committed else None
-
-    def _references_still_held(self) -> None:
-        """Orders, just before their commit: each reference lock still guards its store (a
-        server restart ends the session that held it, and a reset may then come)."""
-        for _, name in self._referred:
-            reader = self.references[name].reader
-            if reader is not None and not reader.held():
-                raise StoreUnavailable(reader.label, "connection lost")
 
     def _stored_after_all(self, doubt: CommitInDoubt) -> bool:
         """After a commit whose answer was lost: whether it was stored, as the store's record
@@ -633,6 +624,4 @@ class TableNode:
         """Called holding `turn_changed`: the table is done once its last chunk is committed."""
         if not self.done and self._chunks is not None and self._committed == self._chunks:
             self.done = True
-            assert self.spool is not None
-            self.spool.flush()
             self._announce(TableDone())

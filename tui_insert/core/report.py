@@ -87,9 +87,6 @@ class SpoolWriter:
                 f"{self.label}: cannot write the run's outcomes: {e.strerror}"
             ) from None
 
-    def flush(self) -> None:
-        pass  # every chunk is written as it comes
-
     def close(self) -> None:
         self._outcomes.close()
         if self._rejects is not None:
