@@ -1,17 +1,25 @@
-"""Benchmark of the headless engine against the floor (benchmarks/floor.py).
+"""The headless engine against the floor, side by side: the targets of the "faster than the floor"
+issue, measured in one run.
 
     python benchmarks/bench_engine.py [--count N] [--invalid P] [--seed S] [--workdir DIR]
-                                      [--workers W] [--repeat R]
-                                      [--json-data DIR] [--jsonl-data DIR]
+                                      [--rounds R] [--formats json,jsonl,csv] [--workers W]
+                                      [--json-data DIR] [--jsonl-data DIR] [--csv-data DIR]
 
 Generates a data set once per format with `tui-insert generate` (kept in WORKDIR and made
-again only when --count, --invalid or --seed change), then runs each measured command on an
-empty database folder as a child process and reads its wall time and peak memory: the largest
+again only when --count, --invalid or --seed change). Then, R rounds, each of them in turn:
+for every format the floor (`floor.py --format FMT`) and the engine (`tui-insert run
+--headless --json`), each on an empty database folder; and the engine once more on the
+databases its `.json` run of that round filled (a rerun: every record a duplicate). Every
+command is a child process; its wall time is taken around it, its peak memory is the largest
 sum of the resident memory of the command and all its descendants (tui-insert runs one node
-process per table), sampled from /proc every 20 ms. Prints a table, the row count of each
-database a run produced, and the two targets: the headless JSON run takes at most 1.5x the
-floor's wall time, and the JSONL run stays under 300 MB peak RSS. Exits 0 only if every
-command succeeded and both targets pass.
+process per table), sampled from /proc every 20 ms.
+
+Prints every run, then per pair the ratio within each round (the machine's speed drifts from
+minute to minute: a ratio between two runs an hour apart says nothing), its median and range,
+and the targets, judged on the medians: the engine at most 1.0x its floor in every format, the
+rerun at most 1.0x the first run, the `.jsonl` run's peak memory at most 150 MB and the
+`.json` run's at most the floor's. Exits 0 only if every command succeeded and every target
+passes.
 """
 
 import argparse
@@ -19,6 +27,7 @@ import json
 import os
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -30,21 +39,20 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 TABLES = ("users", "products", "orders")
-FORMATS = ("json", "jsonl")
-WALL_TARGET = 1.5  # headless --json run: wall time at most this times the floor's
-RSS_TARGET_MB = 300  # headless run on JSONL: peak RSS below this
+FORMATS = ("json", "jsonl", "csv")
+WALL_TARGET = 1.0  # the engine's wall time at most this times its floor's (median ratio)
+RERUN_TARGET = 1.0  # a rerun at most this times the first run
+RSS_TARGET_MB = 150  # the .jsonl run's peak memory, the whole process tree
 
 
 @dataclass
-class Step:
-    """One measured command; `fmt` is the data it reads, `out` the file its stdout goes to."""
+class Run:
+    """One measured command."""
 
     name: str
-    fmt: str
-    args: list[str]
-    out: str
-    walls: list[float] = field(default_factory=list)
-    rss_mb: list[float] = field(default_factory=list)
+    round: int
+    wall: float = 0.0
+    rss_mb: float = 0.0
     rows: dict[str, int | None] = field(default_factory=dict)
     error: str | None = None
 
@@ -166,32 +174,33 @@ class TreePeak:
         self._thread.join()
 
 
-def measure(step: Step, data: Path, workdir: Path) -> None:
-    """Run the step once on an empty database folder; record wall time, peak RSS and rows."""
-    db_dir = workdir / f"db-{step.name}"
-    shutil.rmtree(db_dir, ignore_errors=True)
-    db_dir.mkdir(parents=True)
-    cmd = [a.format(data=data, db=db_dir) for a in step.args]
-    stderr_path = workdir / f"{step.name}.stderr"
-    with open(workdir / step.out, "wb") as out, open(stderr_path, "wb") as err:
+def measure(
+    name: str, rnd: int, cmd: list[str], db_dir: Path, out: Path, workdir: Path, fresh: bool = True
+) -> Run:
+    """Run `cmd` once (on an empty `db_dir` if `fresh`): wall time, peak RSS and rows."""
+    run = Run(name, rnd)
+    if fresh:
+        shutil.rmtree(db_dir, ignore_errors=True)
+    db_dir.mkdir(parents=True, exist_ok=True)
+    stderr_path = workdir / f"{name}.stderr"
+    with open(out, "wb") as stdout, open(stderr_path, "wb") as err:
         start = time.perf_counter()
         try:
-            proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=err)
+            proc = subprocess.Popen(cmd, cwd=REPO, stdout=stdout, stderr=err)
         except OSError as e:
-            step.error = f"cannot start {cmd[0]}: {e}"
-            return
+            run.error = f"cannot start {cmd[0]}: {e}"
+            return run
         peak = TreePeak(proc.pid)
         _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
+        run.wall = time.perf_counter() - start
         peak.stop()
     proc.returncode = code = os.waitstatus_to_exitcode(status)  # Popen did not reap it
-    step.rows = count_rows(db_dir)
+    run.rows = count_rows(db_dir)
     if code != 0:
-        step.error = f"exit code {code}\n{tail(stderr_path.read_text(errors='replace'))}"
-        return
-    step.walls.append(wall)
+        run.error = f"exit code {code}\n{tail(stderr_path.read_text(errors='replace'))}"
     # The sampled sum of the tree; never less than the largest single process (ru_maxrss, kB).
-    step.rss_mb.append(max(peak.peak_kb, usage.ru_maxrss) / 1024)
+    run.rss_mb = max(peak.peak_kb, usage.ru_maxrss) / 1024
+    return run
 
 
 def parse_args() -> argparse.Namespace:
@@ -205,13 +214,13 @@ def parse_args() -> argparse.Namespace:
         default=HERE / "work",
         help="data, databases and outputs (default: benchmarks/work, git-ignored)",
     )
-    p.add_argument("--workers", type=int, help="passed to tui-insert run (default: not passed)")
+    p.add_argument("--rounds", type=int, default=3, help="rounds of every command, in turn")
     p.add_argument(
-        "--repeat",
-        type=int,
-        default=1,
-        help="runs of each command; the best wall time and the highest RSS count",
+        "--formats",
+        default=",".join(FORMATS),
+        help="the formats measured, comma-separated (default: json,jsonl,csv)",
     )
+    p.add_argument("--workers", type=int, help="passed to tui-insert run (default: not passed)")
     for fmt in FORMATS:
         p.add_argument(
             f"--{fmt}-data",
@@ -219,58 +228,30 @@ def parse_args() -> argparse.Namespace:
             metavar="DIR",
             help=f"use this folder of .{fmt} files instead of generating one",
         )
-    return p.parse_args()
+    opts = p.parse_args()
+    opts.formats = [f.strip() for f in opts.formats.split(",") if f.strip()]
+    for fmt in opts.formats:
+        if fmt not in FORMATS:
+            p.error(f"unknown format {fmt!r} (json, jsonl, csv)")
+    return opts
 
 
-def targets(steps: list[Step]) -> list[tuple[str, bool]]:
-    """The two targets, each with what was measured and whether it is met."""
-    by_name = {s.name: s for s in steps}
-    floor, hjson, hjsonl = by_name["floor"], by_name["headless-json"], by_name["headless-jsonl"]
-    ratio = min(hjson.walls) / min(floor.walls) if floor.walls and hjson.walls else None
-    rss = max(hjsonl.rss_mb) if hjsonl.rss_mb else None
+def ratios(runs: list[Run], name: str, base: str) -> list[float]:
+    """`name`'s wall time over `base`'s, within each round where both succeeded."""
+    by = {(r.name, r.round): r for r in runs if r.error is None}
     return [
-        (
-            f"headless --json wall time <= {WALL_TARGET}x floor: "
-            + (f"{ratio:.2f}x" if ratio is not None else "not measured"),
-            ratio is not None and ratio <= WALL_TARGET,
-        ),
-        (
-            f"headless on JSONL peak RSS < {RSS_TARGET_MB} MB: "
-            + (f"{rss:.0f} MB" if rss is not None else "not measured"),
-            rss is not None and rss < RSS_TARGET_MB,
-        ),
+        by[name, i].wall / by[base, i].wall
+        for i in sorted({r.round for r in runs})
+        if (name, i) in by and (base, i) in by
     ]
 
 
-def report(steps: list[Step], opts: argparse.Namespace) -> None:
-    floor = steps[0]
-    floor_wall = min(floor.walls) if floor.walls else None
-    print()
-    if opts.json_data or opts.jsonl_data:
-        data = f"data {opts.json_data or 'generated'} / {opts.jsonl_data or 'generated'}"
-    else:
-        data = f"{opts.count:,} records per table, {opts.invalid:.0%} invalid, seed {opts.seed}"
-    workers = opts.workers if opts.workers is not None else "default"
-    print(f"{data}; workers {workers}; repeat {opts.repeat} (best wall, highest RSS)")
-    head = f"{'command':<16} {'wall s':>8} {'peak MB':>8} {'x floor':>8}  {'result':<6}"
-    head += "".join(f" {t:>10}" for t in TABLES)  # rows stored in each database
-    print(head)
-    print("-" * len(head))
-    for s in steps:
-        wall = f"{min(s.walls):8.2f}" if s.walls else f"{'-':>8}"
-        rss = f"{max(s.rss_mb):8.0f}" if s.rss_mb else f"{'-':>8}"
-        ratio = f"{min(s.walls) / floor_wall:8.2f}" if s.walls and floor_wall else f"{'-':>8}"
-        result = "FAIL" if s.error else "ok"
-        rows = "".join(
-            f" {s.rows[t]:>10,}" if s.rows.get(t) is not None else f" {'-':>10}" for t in TABLES
-        )
-        print(f"{s.name:<16} {wall} {rss} {ratio}  {result:<6}{rows}")
-    for s in steps:
-        if s.error:
-            print(f"\nFAIL {s.name}: {s.error}")
-    print()
-    for label, ok in targets(steps):
-        print(f"{'PASS' if ok else 'FAIL'}  {label}")
+def judged(values: list[float], target: float, what: str, unit: str = "x") -> tuple[str, bool]:
+    if not values:
+        return f"{what}: not measured", False
+    median = statistics.median(values)
+    spread = f"{min(values):.2f}-{max(values):.2f}{unit}"
+    return f"{what}: median {median:.2f}{unit} (range {spread})", median <= target
 
 
 def main() -> int:
@@ -279,37 +260,91 @@ def main() -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     tui = tui_insert_command()
     print(f"tui-insert: {' '.join(tui)}")
-
-    data_errors = {fmt: ensure_data(tui, workdir, fmt, opts) for fmt in FORMATS}
-    for fmt, error in data_errors.items():
+    for fmt in opts.formats:
+        error = ensure_data(tui, workdir, fmt, opts)
         if error:
             print(f"FAIL data-{fmt}: {error}")
-
-    run = [*tui, "run", "--headless", "--data", "{data}", "--db-dir", "{db}"]
+            return 1
+    engine = [*tui, "run", "--headless", "--json"]
     if opts.workers is not None:
-        run += ["--workers", str(opts.workers)]
-    steps = [
-        Step(
-            "floor", "json", [sys.executable, str(HERE / "floor.py"), "{data}", "{db}"], "floor.out"
-        ),
-        Step("headless-json", "json", [*run, "--json"], "headless-json.json"),
-        Step("headless-jsonl", "jsonl", [*run, "--json"], "headless-jsonl.json"),
-        Step("headless-plain", "json", run, "headless-plain.txt"),
-    ]
-    for step in steps:
-        if data_errors[step.fmt]:
-            step.error = f"no data-{step.fmt}"
+        engine += ["--workers", str(opts.workers)]
+    runs: list[Run] = []
 
-    # Round-robin over the repeats, so a slow spell of the machine hits every command alike.
-    for i in range(opts.repeat):
-        for step in steps:
-            if step.error:
-                continue
-            print(f"[{i + 1}/{opts.repeat}] {step.name} ...", flush=True)
-            measure(step, data_dir(workdir, step.fmt, opts), workdir)
+    def note(run: Run) -> None:
+        runs.append(run)
+        rows = " ".join(f"{run.rows.get(t) or 0:>9,}" for t in TABLES)
+        verdict = "FAIL" if run.error else "ok"
+        print(
+            f"{run.round:>5}  {run.name:<14} {run.wall:7.2f} s {run.rss_mb:7.0f} MB  {verdict:<4}"
+            f" {rows}",
+            flush=True,
+        )
 
-    report(steps, opts)
-    passed = all(not s.error for s in steps) and all(ok for _, ok in targets(steps))
+    print(f"\n{'round':>5}  {'command':<14} {'wall':>9} {'peak':>10}  {'':<4} {'  '.join(TABLES)}")
+    for rnd in range(1, opts.rounds + 1):
+        for fmt in opts.formats:
+            data = str(data_dir(workdir, fmt, opts))
+            db = workdir / f"db-{fmt}"
+            floor = [sys.executable, str(HERE / "floor.py"), data, str(workdir / "db-floor")]
+            note(
+                measure(
+                    f"floor-{fmt}", rnd, [*floor, "--format", fmt], workdir / "db-floor",
+                    workdir / "floor.out", workdir,
+                )
+            )  # fmt: skip
+            cmd = [*engine, "--data", data, "--db-dir", str(db)]
+            note(measure(f"engine-{fmt}", rnd, cmd, db, workdir / f"engine-{fmt}.json", workdir))
+            if fmt == opts.formats[0]:
+                # The same input again on what that run stored: nothing new is written.
+                rerun = measure(
+                    f"rerun-{fmt}", rnd, cmd, db, workdir / f"rerun-{fmt}.json", workdir,
+                    fresh=False,
+                )  # fmt: skip
+                note(rerun)
+
+    for run in runs:
+        if run.error:
+            print(f"\nFAIL {run.name} (round {run.round}): {run.error}")
+    data = f"{opts.count:,} records per table, {opts.invalid:.0%} invalid, seed {opts.seed}"
+    workers = opts.workers if opts.workers is not None else "default"
+    print(f"\n{data}; workers {workers}; {opts.rounds} rounds; {os.cpu_count()} CPUs")
+    verdicts = []
+    for fmt in opts.formats:
+        verdicts.append(
+            judged(
+                ratios(runs, f"engine-{fmt}", f"floor-{fmt}"),
+                WALL_TARGET,
+                f"engine-{fmt} / floor-{fmt} <= {WALL_TARGET}",
+            )
+        )
+    first = opts.formats[0]
+    verdicts.append(
+        judged(
+            ratios(runs, f"rerun-{first}", f"engine-{first}"),
+            RERUN_TARGET,
+            f"rerun-{first} / engine-{first} <= {RERUN_TARGET}",
+        )
+    )
+    peaks = {
+        name: [r.rss_mb for r in runs if r.name == name and r.error is None]
+        for name in ("engine-jsonl", "engine-json", "floor-json")
+    }
+    if "jsonl" in opts.formats:
+        verdicts.append(
+            judged(peaks["engine-jsonl"], RSS_TARGET_MB, f"engine-jsonl peak <= {RSS_TARGET_MB} MB",
+                   " MB")
+        )  # fmt: skip
+    if "json" in opts.formats:
+        by = {(r.name, r.round): r.rss_mb for r in runs if r.error is None}
+        memory = [
+            by["engine-json", i] / by["floor-json", i]
+            for i in range(1, opts.rounds + 1)
+            if ("engine-json", i) in by and ("floor-json", i) in by
+        ]
+        verdicts.append(judged(memory, 1.0, "engine-json peak / floor-json peak <= 1.0"))
+    for label, ok in verdicts:
+        print(f"{'PASS' if ok else 'FAIL'}  {label}")
+    passed = all(r.error is None for r in runs) and all(ok for _, ok in verdicts)
     return 0 if passed else 1
 
 
