@@ -1,21 +1,32 @@
 """Stores: where each dataset lives (a SQLite file, or a PostgreSQL database), as the user named
-it. `base.py` is the interface every kind keeps; `sqlite.py` and `postgres.py` keep it."""
+it. `base.py` is the interface every kind keeps; `sqlite.py` and `postgres.py` keep it.
+
+`postgres.py` (and psycopg, 25 MB in every process that imports it) is imported only where a
+store is a PostgreSQL database."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from tui_insert.core.checks import database_paths
 from tui_insert.core.errors import UserError
 from tui_insert.core.stores.base import Target
-from tui_insert.core.stores.postgres import PostgresTarget, is_postgres_uri
 from tui_insert.core.stores.sqlite import SqliteTarget
+
+_URI = re.compile(r"postgres(?:ql)?://", re.IGNORECASE)
+
+
+def is_postgres_uri(text: str) -> bool:
+    return _URI.match(text) is not None
 
 
 def parse_target(text: str, option: str) -> Target:
     """The store a user named: a PostgreSQL URI (postgresql:// or postgres://) or a file path.
     Raises UserError naming `option` for a URI libpq cannot read."""
     if is_postgres_uri(text):
+        from tui_insert.core.stores.postgres import PostgresTarget
+
         return PostgresTarget.from_uri(text, option)
     if not text:
         raise UserError(f"{option}: give a database file or a postgresql:// URL")

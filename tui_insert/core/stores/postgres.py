@@ -54,7 +54,6 @@ if TYPE_CHECKING:
 
 R = TypeVar("R")
 
-_URI = re.compile(r"postgres(?:ql)?://", re.IGNORECASE)
 _USERINFO = re.compile(r"postgres(?:ql)?://([^@/?#]*)@", re.IGNORECASE)
 
 # Seconds to wait for a server to answer a connection attempt.
@@ -123,10 +122,6 @@ def _short(message: str) -> str:
     """libpq's message about a failed connection, short: what failed, on one line."""
     first = message.strip().splitlines()[0] if message.strip() else message
     return " ".join(first.rsplit("failed: ", 1)[-1].split())
-
-
-def is_postgres_uri(text: str) -> bool:
-    return _URI.match(text) is not None
 
 
 def _scrubbed(message: str, uri: str) -> str:

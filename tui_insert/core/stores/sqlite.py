@@ -25,10 +25,10 @@ import threading
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
-from tui_insert.core.browse import DatabaseReader
 from tui_insert.core.checks import (
     STATE_COLUMNS,
     check_database,
@@ -50,6 +50,9 @@ from tui_insert.core.waiting import (
     is_locked,
     retry_while_locked,
 )
+
+if TYPE_CHECKING:
+    from tui_insert.core.browse import DatabaseReader
 
 # Rows per INSERT statement: one statement stores many rows while Python's GIL is released.
 _ROWS_PER_INSERT = 500
@@ -314,6 +317,8 @@ class SqliteTarget(Target):
         return SqliteEmptying(self.path, table, on_wait, stop)
 
     def browser(self) -> DatabaseReader:
+        from tui_insert.core.browse import DatabaseReader  # asyncio and aiosqlite: the browser's
+
         return DatabaseReader(self.path)
 
 
