@@ -7,8 +7,9 @@ a whole chunk is looked up in C (`found_in`). Ids beyond the map's reach go to a
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import compress
+from itertools import compress, repeat
 from operator import itemgetter
 
 # Ids below this live in the byte map (at most 16 MiB); anything larger in the overflow set.
@@ -28,13 +29,15 @@ class IdSet:
         ids = ids if isinstance(ids, list) else list(ids)
         if not ids:
             return
-        small = list({i for i in ids if 0 <= i < _MAP_LIMIT})
+        if min(ids) >= 0 and max(ids) < _MAP_LIMIT:  # the common case: all in the map
+            small = list(set(ids))
+        else:
+            small = list({i for i in ids if 0 <= i < _MAP_LIMIT})
         if small:
             self._reach(max(small))
             flags = self._map
             before = sum(itemgetter(*small)(flags)) if len(small) > 1 else flags[small[0]]
-            for i in small:
-                flags[i] = 1
+            deque(map(flags.__setitem__, small, repeat(1)), maxlen=0)  # flags[i] = 1, in C
             self._count += len(small) - before
         if len(small) < len(ids):
             big = [i for i in ids if not 0 <= i < _MAP_LIMIT]

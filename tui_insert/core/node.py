@@ -598,12 +598,9 @@ class TableNode:
     def _report_progress(
         self, start: int, records: list[Any], reasons: list[list[rules.Reason] | None]
     ) -> None:
-        codes: Counter[str] = Counter()
-        rejected = 0
-        for why in reasons:
-            if why is not None:
-                rejected += 1
-                codes.update(r.code for r in why)
+        rejected_reasons = [why for why in reasons if why is not None]
+        rejected = len(rejected_reasons)
+        codes = Counter([r[1] for why in rejected_reasons for r in why])  # r[1]: the code
         counts = self._counts
         counts[0] += len(reasons)
         counts[1] += len(reasons) - rejected

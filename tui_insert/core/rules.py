@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any, NamedTuple
 
 from tui_insert.core import jsonio
@@ -355,8 +356,13 @@ def _field_order(table: str) -> Callable[[Reason], int]:
 _ORDER = {name: _field_order(name) for name in TABLES}
 
 
+# A Reason made straight from its tuple: NamedTuple's own constructor is a Python function,
+# which counts for the reasons the decisions make by the million (a rerun).
+_reason = partial(tuple.__new__, Reason)
+
+
 def _duplicate_id(rid: int) -> Reason:
-    return Reason("id", "duplicate_id", f"id {rid} is already stored")
+    return _reason(("id", "duplicate_id", f"id {rid} is already stored"))
 
 
 def _stored(ids: IdSet, checked: list[tuple], column: int) -> set[int]:
@@ -382,19 +388,21 @@ def decide_users(checked: list[tuple], ids: IdSet, holders: dict[str, int]) -> D
             if holder is not None:
                 reasons = reasons or []
                 reasons.append(
-                    Reason(
-                        "email",
-                        "duplicate_email",
-                        f"{visible(row[2])} is already used by user {holder}",
+                    _reason(
+                        (
+                            "email",
+                            "duplicate_email",
+                            f"{visible(row[2])} is already used by user {holder}",
+                        )
                     )
                 )
+        # (In field order already: the check's reasons are, a duplicate id comes first and a
+        # duplicate email, only for a valid email, last.)
         if reasons is None:
             rows.append(row)
             taken.add(rid)
             holders[key] = rid
             keys.append(key)
-        else:
-            reasons.sort(key=_ORDER["users"])
         out.append(reasons)
     return Decision(rows, out, [row[0] for row in rows], keys)
 
@@ -404,9 +412,8 @@ def decide_products(checked: list[tuple], ids: IdSet) -> Decision:
     rows: list[tuple] = []
     out: list[list[Reason] | None] = []
     for rid, row, reasons in checked:
-        if rid is not None and rid in taken:
+        if rid is not None and rid in taken:  # first, as the id is the first field
             reasons = [_duplicate_id(rid), *(reasons or ())]
-            reasons.sort(key=_ORDER["products"])
         if reasons is None:
             rows.append(row)
             taken.add(rid)
@@ -427,11 +434,11 @@ def decide_orders(
             reasons = [_duplicate_id(rid), *(reasons or ())]
         if uid is not None and uid not in known_users:
             reasons = reasons or []
-            reasons.append(Reason("user_id", "unknown_user", f"no stored user has id {uid}"))
+            reasons.append(_reason(("user_id", "unknown_user", f"no stored user has id {uid}")))
         if pid is not None and pid not in known_products:
             reasons = reasons or []
             reasons.append(
-                Reason("product_id", "unknown_product", f"no stored product has id {pid}")
+                _reason(("product_id", "unknown_product", f"no stored product has id {pid}"))
             )
         if reasons is None:
             rows.append(row)
