@@ -37,6 +37,7 @@ from tests.helpers import (
     write_records,
 )
 from tests.pgserver import Server, Servers
+from tui_insert.core.checks import is_full
 from tui_insert.core.generate import generate_dataset
 
 # Tries again after 0.2 s, 0.4 s, ..., 1.6 s; notices of waits after 0.3 s.
@@ -409,6 +410,18 @@ def test_a_full_disk_pauses_the_run_until_space_is_freed(
     assert "back after" in err
     _exactly_uninterrupted(out, db_dir, uninterrupted)
     _sound(db_dir)
+
+
+def test_an_io_error_on_a_nearly_full_disk_is_the_full_disk(disk: Disk) -> None:
+    """SQLite says only "disk I/O error" when it cannot grow a -shm file. By the time that is
+    seen, the other stores on the disk may have given back some space (seen here: 64 KiB
+    free): that is still a full disk, waited for, not a failure of its own."""
+    error = sqlite3.OperationalError("disk I/O error")
+    error.sqlite_errorname = "SQLITE_IOERR_SHMSIZE"  # type: ignore[attr-defined]
+    disk.fill(leave=512 << 10)
+    assert is_full(error, str(disk.path / "orders.db"))
+    disk.free()
+    assert not is_full(error, str(disk.path / "orders.db"))
 
 
 def test_a_disk_that_stays_full_ends_the_run_with_nothing_half_written(
