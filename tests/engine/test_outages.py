@@ -414,8 +414,9 @@ def test_a_full_disk_pauses_the_run_until_space_is_freed(
 
 def test_an_io_error_on_a_nearly_full_disk_is_the_full_disk(disk: Disk) -> None:
     """SQLite says only "disk I/O error" when it cannot grow a -shm file. By the time that is
-    seen, the other stores on the disk may have given back some space (seen here: 64 KiB
-    free): that is still a full disk, waited for, not a failure of its own."""
+    seen, the other stores on the disk may have given back some space (seen in a run: exactly
+    64 KiB free; here half a MiB): that is still a full disk, waited for, not a failure of its
+    own."""
     error = sqlite3.OperationalError("disk I/O error")
     error.sqlite_errorname = "SQLITE_IOERR_SHMSIZE"  # type: ignore[attr-defined]
     disk.fill(leave=512 << 10)

@@ -64,7 +64,7 @@ def _read_schema(path: Path, table: Table, immutable: bool) -> tuple[list, list]
 # error" when it cannot grow the -shm file it maps, for one). Generous: by the time the error
 # is seen, other writers on that disk (the other stores, a rollback of their own) can have
 # given space back, and an I/O error on a disk this full is the disk's fullness anyway.
-NEARLY_FULL = 1 << 20
+_NEARLY_FULL = 1 << 20
 
 
 def is_full(error: sqlite3.Error, path: str) -> bool:
@@ -79,7 +79,7 @@ def is_full(error: sqlite3.Error, path: str) -> bool:
         found = os.statvfs(Path(path).parent)
     except OSError:
         return False
-    return found.f_bavail * found.f_frsize < NEARLY_FULL
+    return found.f_bavail * found.f_frsize < _NEARLY_FULL
 
 
 def check_database(
