@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tui_insert.core import jsonio
 from tui_insert.core.errors import InputError, UserError
 from tui_insert.core.idset import IdSet
 from tui_insert.core.rules import (
@@ -391,6 +392,130 @@ def test_jsonl_line_nested_too_deep_is_one_invalid_record(tmp_path):
     assert (records[1].line, records[2].line) == (2, 3)
     assert "nested deeper than 1024 levels" in records[1].message
     assert records[3] == {"id": 4}
+
+
+# Pieces of odd records: every edge of the two parsers (long and huge integers, NaN, lone
+# surrogates, raw and escaped non-ASCII, nesting at and past the limit, long text).
+_ODD_VALUES = [
+    '"a"',
+    '"\\u00e9"',
+    '"é"',
+    '"\\ud800"',
+    '"\\ud83d\\ude00"',
+    '"😀"',
+    '"a\\"b\\\\"',
+    "18446744073709551616",
+    "-9223372036854775809",
+    "9" * 4100,
+    "1e400",
+    "-0",
+    "-0.0",
+    "1.5e300",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "null",
+    "true",
+    "[]",
+    "{}",
+    "[1, [2, {}]]",
+    "[" * 1022 + "]" * 1022,
+    "[" * 1023 + "]" * 1023,
+    "[" * 1024 + "]" * 1024,
+    '{"x": ' * 1023 + "1" + "}" * 1023,
+    '"' + "x[{" * 700 + '"',
+]
+_EDITS = [
+    b"[",
+    b"]",
+    b"{",
+    b"}",
+    b",",
+    b":",
+    b'"',
+    b"\\",
+    b"0",
+    b"-",
+    b"e",
+    b".",
+    b" ",
+    b"\n",
+    b"\xff",
+    b"\xed\xa0\x80",
+    b"\xc3",
+    b"\x01",
+    b"N",
+    b"u",
+    b"\\ud800",
+]
+
+
+def _odd_array(rnd: random.Random) -> bytes:
+    records = []
+    for i in range(rnd.randint(0, 6)):
+        fields = [f'"id": {i + 1}', '"email": "a@b.co"']
+        fields += [f'"f{k}": {rnd.choice(_ODD_VALUES)}' for k in range(rnd.randint(0, 2))]
+        record = "{" + ", ".join(fields) + "}"
+        records.append(record if rnd.random() < 0.9 else rnd.choice(_ODD_VALUES))
+    data = bytearray(("[" + ",\n ".join(records) + "]").encode())
+    for _ in range(rnd.choice([0, 0, 1, 1, 2, 3])):  # a broken file, often
+        at = rnd.randrange(len(data) + 1)
+        edit = rnd.choice(_EDITS)
+        if rnd.random() < 0.3:
+            del data[at : at + rnd.randint(1, 3)]
+        else:
+            data[at:at] = edit
+    return bytes(data)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, and of the same types all the way down (1 is not 1.0; NaN is NaN; -0.0 keeps
+    its sign)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(a, float):
+        return (a == b or (math.isnan(a) and math.isnan(b))) and math.copysign(
+            1, a
+        ) == math.copysign(1, b)
+    return bool(a == b)
+
+
+def test_json_read_a_chunk_at_a_time_is_exactly_the_file_read_whole(tmp_path):
+    """The reader parses a .json file a chunk at a time after checking it whole. Whatever the
+    file, each record is the value it has in the file parsed whole, and a file that cannot be
+    parsed whole fails at once, with the same message."""
+    rnd = random.Random(12)
+    path = tmp_path / "users.json"
+    kinds = {"read": 0, "failed": 0}
+    for case in range(2500):
+        data = _odd_array(rnd)
+        path.write_bytes(data)
+        try:  # the file parsed whole, as the reader did before it read in chunks
+            whole: Any = jsonio.loads(data)
+            expected: Any = whole if isinstance(whole, list) else "expected a JSON array"
+        except jsonio.JsonError as e:
+            expected = f"{path}: {e}"
+        if data.strip() == b"":
+            expected = []
+        try:
+            reader = open_reader(Source("users", path))
+        except InputError as e:
+            assert isinstance(expected, str), (case, data, e)
+            assert expected in str(e), (case, data)
+            kinds["failed"] += 1
+            continue
+        assert isinstance(expected, list), (case, data, expected)
+        assert reader.total == len(expected)
+        records = []
+        while chunk := reader.read_chunk(rnd.randint(1, 4))[1]:
+            records += chunk
+        assert _same(records, expected), (case, data)
+        kinds["read"] += 1
+    assert min(kinds.values()) > 500, kinds  # both kinds well tried
 
 
 def test_json_integer_of_5000_digits_does_not_crash(tmp_path):

@@ -11,6 +11,7 @@ alike, so a record's fate never depends on which one read it.
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 import re
@@ -90,6 +91,54 @@ def loads(data: bytes, max_depth: int = MAX_DEPTH) -> Any:
 
 
 _EXACT_INTEGERS = msgspec.json.Decoder()
+
+_RAW_ELEMENTS = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+def split_array(data: bytes) -> list[msgspec.Raw] | None:
+    """The elements of the JSON array `data` as their own text, to be read a few at a time
+    with `loads_elements` (which reads them as `loads(data)` would have): a parsed copy of
+    the whole file is never held. None where that is not certain; `loads(data)` then gives
+    the value, or the error, as before.
+
+    msgspec checks the syntax as it splits, and refuses some of what `loads` reads (NaN, a
+    lone surrogate escape, a value that is not an array). It checks neither UTF-8 nor depth:
+    those are checked here, so no element can fail later, when it is read."""
+    try:
+        elements = _RAW_ELEMENTS.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    if not data.isascii() and not _is_utf8(data):
+        return None
+    # An element too deep (MAX_DEPTH deep: with the array around it, a level more) opens at
+    # least MAX_DEPTH arrays or objects and closes them, so it is at least twice as long:
+    # only long elements are counted.
+    long = 2 * MAX_DEPTH
+    if max(map(len, elements), default=0) >= long:
+        for element in elements:
+            if len(element) >= long:
+                text = bytes(element)
+                if text.count(b"[") + text.count(b"{") >= MAX_DEPTH:
+                    return None
+    return elements
+
+
+def _is_utf8(data: bytes) -> bool:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(data)
+    step = 1 << 20
+    try:
+        for start in range(0, len(data), step):
+            decoder.decode(view[start : start + step])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def loads_elements(elements: list[msgspec.Raw]) -> list[Any]:
+    """The values of elements from `split_array`, read in one array (as deep as the file)."""
+    return loads(b"[" + b",".join(elements) + b"]")  # type: ignore[no-any-return]
 
 
 def _parse_int(digits: str) -> int | BigInteger:

@@ -1,8 +1,8 @@
 """Reading the three input files (SPEC §3).
 
-`.json` files (one array) are parsed whole, before any database is touched. `.jsonl` and
-`.csv` files are read as streams a chunk at a time, so memory does not grow with the input;
-a bad line in them is one `invalid_record`, not a failed run.
+A `.json` file (one array) is checked whole before any database is touched, then parsed a
+chunk at a time. `.jsonl` and `.csv` files are read as streams a chunk at a time, so memory
+does not grow with the input; a bad line in them is one `invalid_record`, not a failed run.
 """
 
 from __future__ import annotations
@@ -219,36 +219,52 @@ def _json_kind(value: Any) -> str:
 
 
 class JsonArrayReader:
+    """A .json file: checked whole before any record is handed out (a file that is no array
+    of records fails the run before any database is touched), then parsed a chunk at a time,
+    so that memory holds the file's bytes and a chunk, not a million parsed records."""
+
     def __init__(self, source: Source) -> None:
         self.source = source
         data = source.path.read_bytes()
         if data.startswith(b"\xef\xbb\xbf"):
             data = data[3:]
-        try:
-            value = jsonio.loads(data)
-        except jsonio.JsonError as e:
-            raise InputError(f"{source.path}: {e}") from None
-        if not isinstance(value, list):
-            raise InputError(
-                f"{source.path}: expected a JSON array of records, got {_json_kind(value)}"
-            )
-        self._records: list[Any] = value
+        self._elements: list[Any] | None = jsonio.split_array(data)
+        self._records: list[Any] = []
+        if self._elements is None:  # read whole, as it always could be
+            try:
+                value = jsonio.loads(data)
+            except jsonio.JsonError as e:
+                raise InputError(f"{source.path}: {e}") from None
+            if not isinstance(value, list):
+                raise InputError(
+                    f"{source.path}: expected a JSON array of records, got {_json_kind(value)}"
+                )
+            self._records = value
         self._next = 0
-        self.total = len(value)
+        self.total = len(self._records if self._elements is None else self._elements)
         self.estimated = False
         self.exhausted = False
 
     def read_chunk(self, size: int) -> tuple[list[Any], list[Any]]:
-        chunk = self._records[self._next : self._next + size]
         # Hand the records over: the reader keeps no reference to what it has given out.
-        self._records[self._next : self._next + size] = itertools.repeat(None, len(chunk))
+        start, end = self._next, self._next + size
+        if self._elements is None:
+            chunk = self._records[start:end]
+            self._records[start:end] = itertools.repeat(None, len(chunk))
+        else:
+            elements = self._elements[start:end]
+            self._elements[start:end] = itertools.repeat(None, len(elements))
+            chunk = jsonio.loads_elements(elements) if elements else []
         self._next += len(chunk)
         if not chunk:
             self.exhausted = True
+            self.close()
         return chunk, chunk
 
     def close(self) -> None:
         self._records = []
+        if self._elements is not None:
+            self._elements = []  # and with them the file's bytes
 
 
 def _read_exactly(lines: list[bytes]) -> set[int] | frozenset[int]:
