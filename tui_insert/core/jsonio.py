@@ -137,8 +137,23 @@ def _is_utf8(data: bytes) -> bool:
 
 
 def loads_elements(elements: list[msgspec.Raw]) -> list[Any]:
-    """The values of elements from `split_array`, read in one array (as deep as the file)."""
-    return loads(b"[" + b",".join(elements) + b"]")  # type: ignore[no-any-return]
+    """The values of elements from `split_array`, read in one array (as deep as the file).
+
+    They are UTF-8 and nest no deeper than allowed, so msgspec reads them in one pass, long
+    integers included (orjson would read most chunks twice: nearly every chunk of a large file
+    holds a long integer somewhere). The exact path reads what msgspec refuses (a number
+    beyond a float's range) and any integer of more than MAX_DIGITS digits, which it keeps
+    as a BigInteger (msgspec would make some of them ints)."""
+    text = b"[" + b",".join(elements) + b"]"
+    if text.translate(_DIGITS_AS_ZERO).find(_HUGE) == -1:
+        try:
+            return _EXACT_INTEGERS.decode(text)  # type: ignore[no-any-return]
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            pass
+    return loads_exactly(text, depth_known=True)  # type: ignore[no-any-return]
+
+
+_HUGE = b"0" * (MAX_DIGITS + 1)  # with the digits made zeros: an integer past MAX_DIGITS
 
 
 def _parse_int(digits: str) -> int | BigInteger:
