@@ -672,6 +672,23 @@ def test_csv_integer_fields_are_whole_numbers_only(tmp_path):
     ]
 
 
+def test_csv_integer_cells_are_ascii_digits_with_an_optional_sign(tmp_path):
+    # Digits of other scripts are digits to Python's int(), not to a CSV file of numbers.
+    digits = "9" * 4000
+    path = write(
+        tmp_path / "orders.csv",
+        "id,user_id,product_id,quantity\n"
+        f"007,+5,-3,{digits}\n"
+        "\uff11\uff12,\u0663,\u00b2, 1\n"
+        f"1,2,3,{digits}9\n",
+    )
+    assert read_all(path, "orders") == [
+        {"id": 7, "user_id": 5, "product_id": -3, "quantity": int(digits)},
+        {"id": "\uff11\uff12", "user_id": "\u0663", "product_id": "\u00b2", "quantity": " 1"},
+        {"id": 1, "user_id": 2, "product_id": 3, "quantity": digits + "9"},
+    ]
+
+
 @pytest.mark.parametrize(
     ("cell", "value"),
     [
@@ -1013,3 +1030,81 @@ def test_csv_estimate_with_mixed_line_ends(tmp_path, body):
     reader = open_reader(Source("users", path))
     estimate = reader.total
     assert estimate == len(list(iter_records(reader)))
+
+
+# The CSV reader as it was written first: every line the csv module takes passes through a
+# tap, which keeps the lines of the row at hand. An independent reading to compare with.
+def _tapped_csv(path: Path) -> list[tuple[Any, Any]]:
+    taken: list[str] = []
+
+    def tap(lines: Any) -> Any:
+        for line in lines:
+            taken.append(line)
+            yield line
+
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
+        rows = csv.reader(tap(f), strict=True)
+        header = next((row for row in rows if row), [])
+        width = len(header)
+        out: list[tuple[Any, Any]] = []
+        while True:
+            line = rows.line_num + 1
+            taken.clear()
+            try:
+                row = next(rows, None)
+            except csv.Error as e:
+                problem = f"is not valid CSV: {e}"
+            else:
+                if row is None:
+                    return out
+                if not row:
+                    continue
+                if len(row) == width:
+                    try:
+                        "".join(row).encode("utf-8")
+                    except UnicodeEncodeError:
+                        problem = "is not UTF-8 text"
+                    else:
+                        out.append((dict(zip(header, row, strict=True)), None))
+                        continue
+                else:
+                    problem = f"has {len(row)} cells, the header has {width}"
+            text = "".join(taken).rstrip("\r\n")
+            text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            out.append((None, (f"line {line} {problem}", text, line)))
+
+
+_CSV_PIECES = ["1", "a", "", '"q"', '"a,b"', '"x\ny"', '"r\r\ns"', 'b"c', '"open', '"d""e"',
+               "é", "\xff", ",", "\n", "\r\n", "\r", "\n\n", " ", '"', "\t"]  # fmt: skip
+
+
+def test_csv_read_straight_from_the_file_is_the_tapped_reading(tmp_path):
+    """Rows are read by the csv module straight from the file, and a row that is no record
+    is read again for its text: each record, and each bad row's message, text and line, is
+    what the reading through a tap of every line gave."""
+    rnd = random.Random(7)
+    path = tmp_path / "users.csv"
+    bad_rows = 0
+    for case in range(400):
+        rows = []
+        for i in range(rnd.randint(0, 30)):
+            if rnd.random() < 0.8:
+                cells = [str(i + 1), rnd.choice(["A", '"B, b"', "é"]), f"u{i}@x.co"]
+            else:
+                cells = ["".join(rnd.choice(_CSV_PIECES) for _ in range(rnd.randint(0, 4)))]
+            rows.append(",".join(cells))
+        text = "id,name,email\n" + "".join(row + rnd.choice(["\n", "\r\n", "\r"]) for row in rows)
+        path.write_bytes(text.encode("utf-8", "surrogateescape").replace(b"\xc3\xbf", b"\xff"))
+        expected = _tapped_csv(path)
+        reader = open_reader(Source("users", path))
+        got = []
+        while given := reader.read_chunk(rnd.randint(1, 7))[0]:
+            for record in given:
+                if isinstance(record, BadRecord):
+                    got.append((None, (record.message, record.text, record.line)))
+                else:
+                    got.append((record, None))
+        reader.close()
+        assert got == expected, (case, text)
+        bad_rows += sum(bad is not None for _, bad in expected)
+    assert bad_rows > 500

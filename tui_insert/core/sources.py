@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import IO, Any, BinaryIO, Protocol
 
 import orjson
 
@@ -335,7 +335,11 @@ def _converter(table: Table, field: str):  # type: ignore[no-untyped-def]
     if field in table.integer_fields:
 
         def convert(cell: str) -> Any:
-            if _INTEGER.fullmatch(cell):
+            # Plain digits (most cells) without the regular expression; isascii first, as
+            # isdigit takes other scripts' digits too.
+            if (cell.isascii() and cell.isdigit() and len(cell) <= jsonio.MAX_DIGITS) or (
+                _INTEGER.fullmatch(cell)
+            ):
                 return int(cell)
             return cell or None
 
@@ -354,21 +358,35 @@ def _converter(table: Table, field: str):  # type: ignore[no-untyped-def]
     return convert
 
 
-class _LineTap:
-    """Feeds the csv module line by line, keeping the lines of the row being read, so that a
-    row it cannot parse is still kept as text."""
+class _LinesAgain:
+    """The lines of a CSV file, read again, forward only: the text of a row that is no record
+    (rare), so that the rows themselves are read by the csv module straight from the file."""
 
-    def __init__(self, lines: Iterator[str]) -> None:
-        self._lines = lines
-        self.taken: list[str] = []
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._file: IO[str] | None = None
+        self._next = 1  # the number of the line it reads next
 
-    def __iter__(self) -> _LineTap:
-        return self
+    def take(self, first: int, last: int) -> list[str]:
+        """Lines `first` to `last` (from 1); each call asks for lines after the last's."""
+        if self._file is None:
+            self._file = _open_csv(self._path)
+        skip = first - self._next
+        if skip > 0:
+            next(itertools.islice(self._file, skip, skip), None)  # past them, in C
+        lines = list(itertools.islice(self._file, last - first + 1))
+        self._next = last + 1
+        return lines
 
-    def __next__(self) -> str:
-        line = next(self._lines)
-        self.taken.append(line)
-        return line
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+def _open_csv(path: Path) -> IO[str]:
+    # Bytes that are not UTF-8 come through as surrogates, so that a row holding them is
+    # told apart (and written back as it was given).
+    return open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")
 
 
 class CsvReader:
@@ -378,11 +396,9 @@ class CsvReader:
         self.source = source
         self.total = max(_count_csv_rows(source.path) - 1, 0)
         self.estimated = True
-        self._text = open(  # noqa: SIM115 - closed by close()
-            source.path, encoding="utf-8-sig", errors="surrogateescape", newline=""
-        )
-        self._tap = _LineTap(self._text)
-        self._rows = csv.reader(self._tap, strict=True)
+        self._text = _open_csv(source.path)
+        self._rows = csv.reader(self._text, strict=True)
+        self._again = _LinesAgain(source.path)
         self.exhausted = False
         self._seen = 0
         try:
@@ -410,10 +426,8 @@ class CsvReader:
         records: list[Any] = []
         fields, convert, width, cells = self._fields, self._convert, self._width, self._cells
         rows = self._rows
-        tap = self._tap
         while len(given) < size:
             line = rows.line_num + 1
-            tap.taken.clear()
             problem = None
             try:
                 row = next(rows, None)
@@ -432,7 +446,8 @@ class CsvReader:
                     if not joined.isascii() and not _is_utf8(joined):
                         problem = "is not UTF-8 text"
             if problem is not None:
-                bad = BadRecord(f"line {line} {problem}", _given(tap.taken), line)
+                text = _given(self._again.take(line, rows.line_num))
+                bad = BadRecord(f"line {line} {problem}", text, line)
                 given.append(bad)
                 records.append(bad)
                 continue
@@ -449,6 +464,7 @@ class CsvReader:
 
     def close(self) -> None:
         self._text.close()
+        self._again.close()
 
 
 def _columns(source: Source, header: list[str]) -> list[int]:
