@@ -67,7 +67,7 @@ def main() -> int:
     parser.add_argument("--tree", type=tree, action="append", required=True, metavar="NAME=DIR")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--count", type=int, default=1_000_000)
-    parser.add_argument("--format", choices=("json", "jsonl"), default="json")
+    parser.add_argument("--format", choices=("json", "jsonl", "csv"), default="json")
     parser.add_argument("--workdir", type=Path, default=HERE / "work")
     args = parser.parse_args()
     if len(args.tree) < 2:

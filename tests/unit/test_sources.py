@@ -785,7 +785,7 @@ def test_csv_given_records_are_the_cells_as_text(tmp_path):
     reader = open_reader(Source("orders", path))
     given, records = reader.read_chunk(10)
     reader.close()
-    assert given == [{"id": "1", "user_id": "2", "product_id": "", "quantity": "4"}]
+    assert list(given) == [{"id": "1", "user_id": "2", "product_id": "", "quantity": "4"}]
     assert records == [{"id": 1, "user_id": 2, "product_id": None, "quantity": 4}]
 
 

@@ -40,7 +40,7 @@ import sys
 import threading
 from array import array
 from collections import Counter
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -467,7 +467,7 @@ class TableNode:
                     reference.changed.wait(0.25)
         return not stop.is_set()
 
-    def _commit(self, start: int, given: list[Any], records: list[Any], checked: list) -> None:
+    def _commit(self, start: int, given: Sequence[Any], records: list[Any], checked: list) -> None:
         """Decide and store one chunk; a store failing in a way that may pass (a server away,
         a full disk) rolls the chunk back and has it decided and stored again, from what is
         stored then, until it goes through or the outage lasts longer than --retry-for."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
@@ -60,7 +60,11 @@ class SpoolWriter:
         )
 
     def write_chunk(
-        self, start: int, given: list[Any], records: list[Any], reasons: list[list[Reason] | None]
+        self,
+        start: int,
+        given: Sequence[Any],
+        records: list[Any],
+        reasons: list[list[Reason] | None],
     ) -> None:
         table = self.table
         lines = _json_lines if self.as_json else _plain_lines

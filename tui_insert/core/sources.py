@@ -13,7 +13,7 @@ import itertools
 import operator
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Protocol
@@ -101,7 +101,7 @@ class RecordReader(Protocol):
     estimated: bool
     exhausted: bool
 
-    def read_chunk(self, size: int) -> tuple[list[Any], list[Any]]:
+    def read_chunk(self, size: int) -> tuple[Sequence[Any], list[Any]]:
         """(records as given, records to check): the same list but for CSV. Empty at the end."""
         ...
 
@@ -389,6 +389,26 @@ def _open_csv(path: Path) -> IO[str]:
     return open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")
 
 
+class _RowsAsGiven(Sequence[Any]):
+    """A chunk's rows as given: each a record of its cells as text (made when asked for:
+    only rejected records are, and only when they are kept), or the BadRecord it is."""
+
+    __slots__ = ("_fields", "_rows")
+
+    def __init__(self, fields: tuple[str, ...], rows: list[Any]) -> None:
+        self._fields = fields
+        self._rows = rows  # cells (a tuple, in field order) or a BadRecord
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        row = self._rows[i]
+        return row if isinstance(row, BadRecord) else dict(zip(self._fields, row, strict=True))
+
+
 class CsvReader:
     """Rows as records of the table's fields: other columns are ignored, and not kept."""
 
@@ -421,7 +441,7 @@ class CsvReader:
             raise
         self._convert = [_converter(table, name) for name in table.fields]
 
-    def read_chunk(self, size: int) -> tuple[list[Any], list[Any]]:
+    def read_chunk(self, size: int) -> tuple[Sequence[Any], list[Any]]:
         given: list[Any] = []
         records: list[Any] = []
         fields, convert, width, cells = self._fields, self._convert, self._width, self._cells
@@ -451,16 +471,14 @@ class CsvReader:
                 given.append(bad)
                 records.append(bad)
                 continue
-            given.append(dict(zip(fields, kept, strict=True)))
-            records.append(
-                {name: conv(cell) for name, conv, cell in zip(fields, convert, kept, strict=True)}
-            )
+            given.append(kept)
+            records.append(dict(zip(fields, map(operator.call, convert, kept), strict=True)))
         self._seen += len(given)
         if not given:
             self.exhausted = True
             self.estimated = False
             self.total = self._seen
-        return given, records
+        return _RowsAsGiven(fields, given), records
 
     def close(self) -> None:
         self._text.close()
