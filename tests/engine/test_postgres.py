@@ -36,6 +36,8 @@ from tests.helpers import (
 from tests.pgserver import Servers
 from tui_insert.core.generate import generate_dataset
 from tui_insert.core.reset import reset_stores
+from tui_insert.core.stores import parse_target
+from tui_insert.core.tables import TABLES
 
 
 def _user_tables(uri: str) -> list[str]:
@@ -450,3 +452,27 @@ def test_a_server_stopped_mid_run_ends_it_naming_the_store(
     assert pg["orders"].split("@", 1)[1] in err
     assert json.loads(out)["status"] == "failed"
     _assert_invariants(pg)
+
+
+def test_a_lost_commit_that_never_reached_the_servers_log_was_not_stored(
+    pg: dict[str, str],
+) -> None:
+    """A server stopped at once may lose a transaction that never reached its log; after
+    recovery its id lies ahead of the ids handed out, and PostgreSQL says it "is in the
+    future" when asked about it. Seen in a run: that commit did not happen, and its chunk is
+    decided and stored again, not an error that ends the run."""
+    run_engine(pg)  # the tables are there
+    writer = parse_target(pg["users"], "--users").writer(
+        TABLES["users"], expected=None, on_wait=None
+    )
+    try:
+        writer.load()
+        with psycopg.connect(pg["users"]) as conn:
+            (next_xid,) = conn.execute("SELECT pg_current_xact_id()::text").fetchone()
+        # What a commit whose answer was lost leaves behind: its transaction id, the version it
+        # bumped to, its session. Here an id the server has not handed out yet.
+        writer._in_doubt = (str(int(next_xid) + 1000), (0, 1), 0)
+        assert writer.fate() is False
+        assert writer.load() is not None  # and the session goes on
+    finally:
+        writer.close()

@@ -727,8 +727,15 @@ class PostgresWriter(Writer):
         xid, version, old_pid = self._in_doubt
         conn = self._connected()
         with _named(self.label):
-            found = conn.execute("SELECT pg_xact_status(%s::xid8)", (xid,)).fetchone()
-            status = None if found is None else found[0]
+            try:
+                found = conn.execute("SELECT pg_xact_status(%s::xid8)", (xid,)).fetchone()
+                status = None if found is None else found[0]
+            except errors.InvalidParameterValue:
+                # "Transaction ID ... is in the future": the server stopped before the
+                # transaction reached its log, so after recovery its id is not yet handed out
+                # again. A transaction missing from the log did not commit.
+                _rollback(conn)
+                status = "aborted"
             if status == "in progress":
                 # Its session's backend still waits for us (no word reached it that we are
                 # gone): end it, then look again after a pause (and for --retry-for at most).
