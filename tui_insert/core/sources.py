@@ -389,24 +389,24 @@ def _open_csv(path: Path) -> IO[str]:
     return open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")
 
 
-class _RowsAsGiven(Sequence[Any]):
+class RowsAsGiven(Sequence[Any]):
     """A chunk's rows as given: each a record of its cells as text (made when asked for:
     only rejected records are, and only when they are kept), or the BadRecord it is."""
 
-    __slots__ = ("_fields", "_rows")
+    __slots__ = ("fields", "rows")
 
     def __init__(self, fields: tuple[str, ...], rows: list[Any]) -> None:
-        self._fields = fields
-        self._rows = rows  # cells (a tuple, in field order) or a BadRecord
+        self.fields = fields
+        self.rows = rows  # cells (a tuple, in field order) or a BadRecord
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self.rows)
 
     def __getitem__(self, i: Any) -> Any:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        row = self._rows[i]
-        return row if isinstance(row, BadRecord) else dict(zip(self._fields, row, strict=True))
+        row = self.rows[i]
+        return row if isinstance(row, BadRecord) else dict(zip(self.fields, row, strict=True))
 
 
 class CsvReader:
@@ -478,7 +478,7 @@ class CsvReader:
             self.exhausted = True
             self.estimated = False
             self.total = self._seen
-        return _RowsAsGiven(fields, given), records
+        return RowsAsGiven(fields, given), records
 
     def close(self) -> None:
         self._text.close()
