@@ -53,8 +53,7 @@ def pack(
     plain = bytearray(size)
     numbers = array("q")
     others: dict[int, tuple[Any, Any, tuple]] = {}
-    as_text = isinstance(given, RowsAsGiven)
-    cells = given.rows if isinstance(given, RowsAsGiven) else None
+    cells = given.rows if isinstance(given, RowsAsGiven) else None  # CSV: cells as text
     rows = []
     for i, c in enumerate(checked):
         if c[-1] is None:  # every field a valid integer: the row is the record's values
@@ -70,7 +69,7 @@ def pack(
                 continue
         others[i] = (given[i], records[i], c)
     numbers.extend(itertools.chain.from_iterable(rows))
-    return _Packed(size, plain, numbers, others, as_text)
+    return _Packed(size, plain, numbers, others, as_text=cells is not None)
 
 
 class _Records(Sequence[Any]):
@@ -90,9 +89,7 @@ class _Records(Sequence[Any]):
     def __len__(self) -> int:
         return len(self._rows)
 
-    def __getitem__(self, i: Any) -> Any:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
+    def __getitem__(self, i: Any) -> Any:  # an int: no one slices a chunk
         row = self._rows[i]
         if row is None:
             return self._others[i % len(self._rows)][self._slot]

@@ -402,9 +402,7 @@ class RowsAsGiven(Sequence[Any]):
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, i: Any) -> Any:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
+    def __getitem__(self, i: Any) -> Any:  # an int: no one slices a chunk
         row = self.rows[i]
         return row if isinstance(row, BadRecord) else dict(zip(self.fields, row, strict=True))
 

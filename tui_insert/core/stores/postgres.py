@@ -733,8 +733,8 @@ class PostgresWriter(Writer):
             except errors.InvalidParameterValue:
                 # "Transaction ID ... is in the future": the server stopped before the
                 # transaction reached its log, so after recovery its id is not yet handed out
-                # again. A transaction missing from the log did not commit.
-                _rollback(conn)
+                # again. A transaction missing from the log did not commit. (The session is in
+                # autocommit: the failed statement left no transaction open.)
                 status = "aborted"
             if status == "in progress":
                 # Its session's backend still waits for us (no word reached it that we are
