@@ -53,9 +53,10 @@ def timed_run(folder: Path, data: Path, db_dir: Path) -> float:
     started = time.perf_counter()
     # Started in the tree itself: `python -m` looks in the current folder first, before
     # PYTHONPATH, so started anywhere else a checkout would run its own code.
-    done = subprocess.run(
-        command, env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    # The report goes to a file, as a user's would: writing it (100+ MB for a million records a
+    # table) is part of the run's cost, which /dev/null would leave out.
+    with open(db_dir.parent / "compare-report.json", "wb") as report:
+        done = subprocess.run(command, env=env, cwd=folder, stdout=report, stderr=subprocess.PIPE)
     took = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{folder}: exit {done.returncode}: {done.stderr.decode()[-2000:]}")
