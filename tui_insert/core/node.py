@@ -47,7 +47,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from tui_insert.core import rules
-from tui_insert.core.ahead import ReadAhead
 from tui_insert.core.errors import (
     CommitInDoubt,
     StoreBusy,
@@ -263,7 +262,6 @@ class TableNode:
         # A store failing in a way that may pass: the work in hand is tried again. Only one
         # thread at a time uses it (before the workers start, then the one whose turn it is).
         self._outage = Outage(settings.retry_for, self._notify_wait, self.stop_requested)
-        self._ahead: ReadAhead | None = None  # reads the orders ahead (see ahead.py)
 
     def run(self) -> None:
         watcher = threading.Thread(target=self._watch_parent, name="watch", daemon=True)
@@ -279,16 +277,6 @@ class TableNode:
         ]
         for thread in listeners:
             thread.start()
-        table = TABLES[self.name]
-        if self.references and not self.settings.latency:
-            assert set(table.fields) <= table.integer_fields  # what ahead.pack takes
-            self._ahead = ReadAhead(
-                self.reader,
-                self.check,
-                table.fields,
-                self.settings.chunk_size,
-                self.stop_requested,
-            )
         targets = self.settings.stores
         identities = self.identities
         settings = self.settings
@@ -356,8 +344,6 @@ class TableNode:
                     reference.reader.close()
             if self.spool is not None:
                 self.spool.close()
-            if self._ahead is not None:
-                self._ahead.close()
             self.reader.close()
         if self.error is not None:
             self._send(("failed", self.error))
@@ -419,13 +405,7 @@ class TableNode:
                 with self._read_lock:
                     if self._chunks is not None:
                         return
-                    checked = None
-                    given: Sequence[Any]
-                    records: Sequence[Any]
-                    if self._ahead is None:
-                        given, records = self.reader.read_chunk(self.settings.chunk_size)
-                    else:
-                        given, records, checked = self._ahead.take() or ((), (), [])
+                    given, records = self.reader.read_chunk(self.settings.chunk_size)
                     seq, start = self._next_seq, self._next_position
                     if not records:
                         with self.turn_changed:
@@ -434,8 +414,7 @@ class TableNode:
                         return
                     self._next_seq += 1
                     self._next_position += len(records)
-                if checked is None:
-                    checked = self.check(records)
+                checked = self.check(records)
                 if self.settings.latency and not self._simulate_latency(len(records)):
                     return
                 if self.references and not self._await_references(checked):
@@ -488,9 +467,7 @@ class TableNode:
                     reference.changed.wait(0.25)
         return not stop.is_set()
 
-    def _commit(
-        self, start: int, given: Sequence[Any], records: Sequence[Any], checked: list
-    ) -> None:
+    def _commit(self, start: int, given: Sequence[Any], records: list[Any], checked: list) -> None:
         """Decide and store one chunk; a store failing in a way that may pass (a server away,
         a full disk) rolls the chunk back and has it decided and stored again, from what is
         stored then, until it goes through or the outage lasts longer than --retry-for."""
@@ -514,9 +491,7 @@ class TableNode:
             patience.done()
         store.remember(decision.ids)
         self._announce_ids(store.resets, decision.ids)
-        outage.retrying(
-            lambda: spool.write_chunk(start, given, records, decision.reasons, decision.ids)
-        )
+        outage.retrying(lambda: spool.write_chunk(start, given, records, decision.reasons))
         self._report_progress(start, records, decision.reasons)
 
     def _decide_and_store(self, checked: list) -> rules.Decision | None:
@@ -621,7 +596,7 @@ class TableNode:
             patience.tick(random.uniform(0.001, 0.02))
 
     def _report_progress(
-        self, start: int, records: Sequence[Any], reasons: list[list[rules.Reason] | None]
+        self, start: int, records: list[Any], reasons: list[list[rules.Reason] | None]
     ) -> None:
         rejected_reasons = [why for why in reasons if why is not None]
         rejected = len(rejected_reasons)

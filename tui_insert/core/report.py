@@ -63,16 +63,13 @@ class SpoolWriter:
         self,
         start: int,
         given: Sequence[Any],
-        records: Sequence[Any],
+        records: list[Any],
         reasons: list[list[Reason] | None],
-        ids: list[int],
     ) -> None:
-        """The outcomes of the chunk from position `start`; `ids`: of the records inserted,
-        in order (their records are not looked at)."""
         table = self.table
         lines = _json_lines if self.as_json else _plain_lines
         writes: list[tuple[IO[bytes], bytes]] = [
-            (self._outcomes, lines(table, start, records, reasons, ids))
+            (self._outcomes, lines(table, start, records, reasons))
         ]
         if self._rejects is not None:
             rejects = [
@@ -121,15 +118,12 @@ def _lines(
     inserted: bytes,
     rejected: Callable[[int, Any, list[Reason]], bytes],
     start: int,
-    records: Sequence[Any],
+    records: list[Any],
     reasons: list[list[Reason] | None],
-    inserted_ids: list[int],
 ) -> bytes:
     """One line per record: `inserted % (position, id)` for the inserted ones (formatted in
-    bulk: they are most of the records; `inserted_ids` are theirs, in order),
-    `rejected(position, record, reasons)` for the rest."""
-    next_id = iter(inserted_ids).__next__
-    ids = [next_id() if why is None else 0 for why in reasons]
+    bulk: they are most of the records), `rejected(position, record, reasons)` for the rest."""
+    ids = [r["id"] if why is None else 0 for r, why in zip(records, reasons, strict=True)]
     lines = list(map(inserted.__mod__, zip(range(start, start + len(ids)), ids, strict=True)))
     for i, why in enumerate(reasons):
         if why is not None:
@@ -138,11 +132,7 @@ def _lines(
 
 
 def _json_lines(
-    table: str,
-    start: int,
-    records: Sequence[Any],
-    reasons: list[list[Reason] | None],
-    ids: list[int],
+    table: str, start: int, records: list[Any], reasons: list[list[Reason] | None]
 ) -> bytes:
     # One record a line: JSON text holds no raw newline, which `write_report` relies on.
     # The bytes are those of `dumps` of the line as a dict (the test of this module compares
@@ -155,7 +145,7 @@ def _json_lines(
         return head % (position, shown) + b",".join(map(reason_json, why)) + b"]}\n"
 
     inserted = f'{{"table": "{table}", "position": %d, "id": %d, "status": "inserted"}}\n'
-    return _lines(inserted.encode(), rejected, start, records, reasons, ids)
+    return _lines(inserted.encode(), rejected, start, records, reasons)
 
 
 # The start of a reason's JSON, per (field, code): a few dozen in all.
@@ -177,18 +167,13 @@ def reason_json(reason: Reason) -> bytes:
 
 
 def _plain_lines(
-    table: str,
-    start: int,
-    records: Sequence[Any],
-    reasons: list[list[Reason] | None],
-    ids: list[int],
+    table: str, start: int, records: list[Any], reasons: list[list[Reason] | None]
 ) -> bytes:
     def rejected(position: int, record: Any, why: list[Reason]) -> bytes:
         text = "; ".join(f"{r.code}: {r.message}" for r in why)
         return f"{table} #{position} id={show(given_id(record))} rejected  {text}\n".encode()
 
-    inserted = f"{table} #%d id=%d inserted\n".encode()
-    return _lines(inserted, rejected, start, records, reasons, ids)
+    return _lines(f"{table} #%d id=%d inserted\n".encode(), rejected, start, records, reasons)
 
 
 class Output(Protocol):

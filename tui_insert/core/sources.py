@@ -389,22 +389,22 @@ def _open_csv(path: Path) -> IO[str]:
     return open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")
 
 
-class RowsAsGiven(Sequence[Any]):
+class _RowsAsGiven(Sequence[Any]):
     """A chunk's rows as given: each a record of its cells as text (made when asked for:
     only rejected records are, and only when they are kept), or the BadRecord it is."""
 
-    __slots__ = ("fields", "rows")
+    __slots__ = ("_fields", "_rows")
 
     def __init__(self, fields: tuple[str, ...], rows: list[Any]) -> None:
-        self.fields = fields
-        self.rows = rows  # cells (a tuple, in field order) or a BadRecord
+        self._fields = fields
+        self._rows = rows  # cells (a tuple, in field order) or a BadRecord
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self._rows)
 
     def __getitem__(self, i: Any) -> Any:  # an int: no one slices a chunk
-        row = self.rows[i]
-        return row if isinstance(row, BadRecord) else dict(zip(self.fields, row, strict=True))
+        row = self._rows[i]
+        return row if isinstance(row, BadRecord) else dict(zip(self._fields, row, strict=True))
 
 
 class CsvReader:
@@ -476,7 +476,7 @@ class CsvReader:
             self.exhausted = True
             self.estimated = False
             self.total = self._seen
-        return RowsAsGiven(fields, given), records
+        return _RowsAsGiven(fields, given), records
 
     def close(self) -> None:
         self._text.close()
