@@ -38,7 +38,8 @@ class Outcomes:
         self.records: dict[str, list[dict[str, Any]]] = {}
         for name in run.progress:
             with open(outcome_spool(run.spool_dir, name), "rb") as f:
-                self.records[name] = [json.loads(line) for line in f]
+                # Each line ends with the comma that separates it from the next.
+                self.records[name] = [json.loads(line.removesuffix(b",\n")) for line in f]
 
     def codes(self, table: str) -> dict[int, tuple[str, ...] | None]:
         """position -> reason codes (None: inserted)."""

@@ -25,7 +25,7 @@ from tui_insert import __version__
 from tui_insert.core.durations import format_duration, parse_duration
 from tui_insert.core.engine import DEFAULT_WORKERS, MAX_WORKERS, Run
 from tui_insert.core.errors import StoreError, StoreUnavailable, UserError
-from tui_insert.core.report import copy_rejects, write_report
+from tui_insert.core.report import copy_blocks, copy_rejects, write_report
 from tui_insert.core.reset import reset_stores
 from tui_insert.core.rules import visible
 from tui_insert.core.sources import Source, find_sources
@@ -519,6 +519,30 @@ class _WholeWrites:
                 continue
             self._outage.over()
         return len(data)
+
+    def copy_from(self, fd: int, count: int) -> None:
+        """The first `count` bytes of the file `fd`, copied by the kernel (`sendfile`), or a
+        block at a time where it cannot (an output opened to append, say)."""
+        offset = 0
+        while offset < count:
+            try:
+                sent = os.sendfile(self.fd, fd, offset, count - offset)
+            except OSError as e:
+                if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                    self._outage.failed(StoreUnavailable(self.name, "disk full", e.strerror or ""))
+                    continue
+                if offset == 0 and e.errno in _NO_SENDFILE:
+                    copy_blocks(self, fd, count)
+                    return
+                raise
+            if not sent:  # the file is shorter than it was: what there is
+                return
+            offset += sent
+            self._outage.over()
+
+
+# What sendfile says when it cannot write to this output (append mode, some devices).
+_NO_SENDFILE = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ESPIPE}
 
 
 def _stored_so_far(run: Run) -> list[str]:

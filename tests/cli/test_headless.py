@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -130,6 +131,44 @@ def _gave_up_on_a_full_disk(done: subprocess.CompletedProcess[str], name: str, t
         f"tui-insert: {name}: disk full for 1 s, longer than --retry-for 1s"
         f" (No space left on device); {then}"
     )
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_the_report_is_the_same_to_a_pipe_a_file_and_a_file_appended_to(
+    tmp_path: Path, as_json: bool
+) -> None:
+    # The outcome lines are copied by the kernel where it can (a file, a pipe) and a block at a
+    # time where it cannot (a file opened to append): the same report every way.
+    data = tmp_path / "data"
+    generate_dataset(data, 3000, 0.2, 4, "jsonl")
+    json_flag = ["--json"] if as_json else []
+
+    def run(db: str, stdout: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tui_insert", "run", "--headless", *json_flag,
+             "--data", str(data), "--db-dir", str(tmp_path / f"db-{db}")],
+            stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=120,
+        )  # fmt: skip
+
+    piped = run("piped", subprocess.PIPE)
+    assert piped.returncode == 0, piped.stderr
+    with open(tmp_path / "report", "w") as file:
+        assert run("file", file).returncode == 0
+    appended = tmp_path / "appended"
+    appended.write_text("before\n")
+    with open(appended, "a") as file:
+        assert run("appended", file).returncode == 0
+    reports = [piped.stdout, (tmp_path / "report").read_text(), appended.read_text()[7:]]
+    if as_json:
+        parsed = [json.loads(report) for report in reports]
+        for report in parsed:
+            del report["elapsed_seconds"]
+        assert parsed[0] == parsed[1] == parsed[2]
+        assert len(parsed[0]["records"]) == 9000
+        assert all(line.endswith(("},", "}")) for line in reports[0].splitlines()[4:-3])
+    else:
+        assert [r.splitlines()[:-1] for r in reports[1:]] == [reports[0].splitlines()[:-1]] * 2
+        assert reports[0].count(" inserted\n") + reports[0].count(" rejected ") == 9000
 
 
 def test_a_report_to_a_full_disk_is_exit_1_and_the_databases_stay_committed(

@@ -23,7 +23,7 @@ def _plainly(table: str, start: int, records: list[Any], reasons: list) -> bytes
         if why is None:
             lines.append(
                 f'{{"table": "{table}", "position": {start + i}, "id": {record["id"]},'
-                ' "status": "inserted"}\n'.encode()
+                ' "status": "inserted"},\n'.encode()
             )
             continue
         line = {
@@ -33,7 +33,7 @@ def _plainly(table: str, start: int, records: list[Any], reasons: list) -> bytes
             "status": "rejected",
             "reasons": [r.as_dict() for r in why],
         }
-        lines.append(dumps(line) + b"\n")
+        lines.append(dumps(line) + b",\n")
     return b"".join(lines)
 
 
@@ -62,7 +62,14 @@ ODD_IDS: list[Any] = [
     [[[[[[[[[[]]]]]]]]]],
 ]
 
-MESSAGES = ["id 3 is already stored", "%s %d %%", 'quote " and \\ backslash', "\ud800", "é ✓"]
+MESSAGES = [
+    "id 3 is already stored",
+    "%s %d %%",
+    'quote " and \\ backslash',
+    "\ud800",
+    "é ✓",
+    "controls \t\n\x01\x1f\x7f and \u2028",
+]
 
 
 def _records(rng: random.Random, count: int) -> tuple[list[Any], list]:
@@ -80,7 +87,7 @@ def _records(rng: random.Random, count: int) -> tuple[list[Any], list]:
             records.append({"id": rng.choice(ODD_IDS), "email": "a@b.co"})
         reasons.append(
             [
-                Reason(rng.choice(["id", "email", "record"]), rng.choice(["a", "b_c"]), m)
+                Reason(rng.choice(["id", "email", "record"]), rng.choice(["a", "b_c", "odd%d"]), m)
                 for m in rng.sample(MESSAGES, rng.randrange(1, 4))
             ]
         )
@@ -95,7 +102,8 @@ def test_outcome_lines_are_those_of_the_plain_way(seed: int) -> None:
         built = _json_lines(table, 11, records, reasons)
         assert built == _plainly(table, 11, records, reasons)
         for line in built.splitlines():
-            strict_json(line.replace(b"5" * 5000, b"5"))  # one record a line
+            # One record a line, with the comma that separates it from the next.
+            strict_json(line.removesuffix(b",").replace(b"5" * 5000, b"5"))
 
 
 def test_the_rules_reasons_as_json() -> None:

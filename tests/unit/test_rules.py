@@ -15,6 +15,7 @@ import pytest
 from tui_insert.core.idset import IdSet
 from tui_insert.core.jsonio import BigInteger
 from tui_insert.core.rules import (
+    _HIDDEN,
     BadRecord,
     Decision,
     Reason,
@@ -24,6 +25,7 @@ from tui_insert.core.rules import (
     decide_orders,
     decide_products,
     decide_users,
+    visible,
 )
 
 MAX_ID = 2**63 - 1
@@ -757,3 +759,15 @@ def test_integers_of_too_many_digits_as_text_fields_are_said_to_be_no_strings():
         "name must be a string, got -1111111111111111111… (5000 digits)",
         "email must be a string, got -1111111111111111111… (5000 digits)",
     ]
+
+
+def test_visible_leaves_printable_text_alone_and_escapes_every_hidden_character() -> None:
+    # visible() skips its search for text Python calls printable: every character it escapes
+    # must be one that is not.
+    hidden = [chr(c) for c in range(0x110000) if _HIDDEN.match(chr(c))]
+    assert len(hidden) > 2100  # the controls, the invisible marks, the surrogates
+    assert not any(ch.isprintable() for ch in hidden)
+    for ch in hidden:
+        shown = visible(f"a{ch}b")
+        assert shown.isprintable() and shown != f"a{ch}b"
+    assert visible("user1@example.org ✓ é") == "user1@example.org ✓ é"

@@ -11,9 +11,12 @@ import errno
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+import msgspec
 import orjson
 
 from tui_insert.core.errors import StoreError, StoreUnavailable
@@ -134,18 +137,71 @@ def _lines(
 def _json_lines(
     table: str, start: int, records: list[Any], reasons: list[list[Reason] | None]
 ) -> bytes:
-    # One record a line: JSON text holds no raw newline, which `write_report` relies on.
-    # The bytes are those of `dumps` of the line as a dict (the test of this module compares
-    # them), put together from pieces: a rerun rejects every record.
+    # One record a line, each ending with the comma that separates the records of the report:
+    # JSON text holds no raw newline, and `write_report` copies the lines as they are (but the
+    # last comma). The bytes are those of `dumps` of the line as a dict (the test of this module
+    # compares them), put together from templates: a rerun rejects every record.
+    templates = _rejected_templates(table)
+    encode = _encode_text
     head = b'{"table":%s,"position":%%d,"id":%%s,"status":"rejected","reasons":[' % dumps(table)
 
     def rejected(position: int, record: Any, why: list[Reason]) -> bytes:
         rid = given_id(record)
+        if type(rid) is int:
+            try:  # one or two reasons, nearly always: unpacked, which is quickest
+                if len(why) == 1:
+                    ((field, code, message),) = why
+                    template = templates.get((field, code)) or _rejected_template(
+                        table, (field, code)
+                    )
+                    return template % (position, rid, encode(message))
+                if len(why) == 2:
+                    (field, code, message), (field2, code2, message2) = why
+                    shape = (field, code, field2, code2)
+                    template = templates.get(shape) or _rejected_template(table, shape)
+                    return template % (position, rid, encode(message), encode(message2))
+                shape = tuple(chain.from_iterable(map(_field_and_code, why)))
+                template = templates.get(shape) or _rejected_template(table, shape)
+                return template % (position, rid, *map(encode, map(_message, why)))
+            except UnicodeEncodeError:  # a lone surrogate, which msgspec refuses: the slow way
+                pass
         shown = b"%d" % rid if type(rid) is int else dumps(rid)
-        return head % (position, shown) + b",".join(map(reason_json, why)) + b"]}\n"
+        return head % (position, shown) + b",".join(map(reason_json, why)) + b"]},\n"
 
-    inserted = f'{{"table": "{table}", "position": %d, "id": %d, "status": "inserted"}}\n'
+    inserted = f'{{"table": "{table}", "position": %d, "id": %d, "status": "inserted"}},\n'
     return _lines(inserted.encode(), rejected, start, records, reasons)
+
+
+_encode_text = msgspec.json.Encoder().encode
+_field_and_code = itemgetter(0, 1)
+_message = itemgetter(2)
+
+# Per table, per shape (the field and code of each reason in turn, one flat tuple): the line
+# of a rejected record with an integer id, with `%d` for its position and id and `%s` for each
+# message's JSON.
+_TEMPLATES: dict[str, dict[tuple[str, ...], bytes]] = {}
+
+
+def _rejected_templates(table: str) -> dict[tuple[str, ...], bytes]:
+    return _TEMPLATES.setdefault(table, {})
+
+
+def _rejected_template(table: str, shape: tuple[str, ...]) -> bytes:
+    def escaped(data: bytes) -> bytes:
+        return data.replace(b"%", b"%%")
+
+    reasons = b",".join(
+        escaped(dumps({"field": field, "code": code})[:-1]) + b',"message":%s}'
+        for field, code in zip(shape[::2], shape[1::2], strict=True)
+    )
+    template = (
+        b'{"table":%s,"position":%%d,"id":%%d,"status":"rejected","reasons":['
+        % escaped(dumps(table))
+        + reasons
+        + b"]},\n"
+    )
+    _rejected_templates(table)[shape] = template
+    return template
 
 
 # The start of a reason's JSON, per (field, code): a few dozen in all.
@@ -182,6 +238,33 @@ class Output(Protocol):
     def write(self, data: bytes, /) -> int: ...
 
 
+@runtime_checkable
+class FileOutput(Output, Protocol):
+    """An output that can also copy a file's bytes itself (in the kernel, say)."""
+
+    def copy_from(self, fd: int, count: int, /) -> None:
+        """Write the first `count` bytes of the open file `fd`."""
+
+
+def copy_blocks(out: Output, fd: int, count: int) -> None:
+    """Write the first `count` bytes of the open file `fd` to `out`, a block at a time."""
+    offset = 0
+    while offset < count:
+        block = os.pread(fd, min(1 << 20, count - offset), offset)
+        if not block:  # the file is shorter than it was: what there is
+            return
+        out.write(block)
+        offset += len(block)
+
+
+def _copy(out: Output, path: Path, count: int) -> None:
+    with open(path, "rb") as f:
+        if isinstance(out, FileOutput):
+            out.copy_from(f.fileno(), count)
+        else:
+            copy_blocks(out, f.fileno(), count)
+
+
 def status(run: Run) -> str:
     """How a run ended, as the JSON report says it: a run stopped before it started, or
     while it ran, was interrupted."""
@@ -208,10 +291,32 @@ def _whole_lines(path: Path) -> Iterator[bytes]:
             pending = [block[end:]]
 
 
+def _whole_length(path: Path) -> int:
+    """How many bytes of the file are whole lines (see `_whole_lines`); 0 if there is no file."""
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return 0
+    with f:
+        end = f.seek(0, os.SEEK_END)
+        while end > 0:  # back from the end, a block at a time, to the last newline
+            start = max(end - (1 << 16), 0)
+            newline = os.pread(f.fileno(), end - start, start).rfind(b"\n")
+            if newline >= 0:
+                return start + newline + 1
+            end = start
+        return 0
+
+
 def write_report(run: Run, out: Output, *, as_json: bool) -> None:
     """The whole report, once the run has ended: of every record decided, also when the run
-    failed or was stopped (then its `status` says so, in JSON)."""
-    spools = [outcome_spool(run.spool_dir, name) for name in run.progress]
+    failed or was stopped (then its `status` says so, in JSON). The outcome lines are copied
+    from the spool files as they are, by the kernel where `out` can (`FileOutput`)."""
+    spools = [
+        (path, length)
+        for name in run.progress
+        if (length := _whole_length(path := outcome_spool(run.spool_dir, name)))
+    ]
     if as_json:
         tables = {
             name: {
@@ -233,20 +338,17 @@ def write_report(run: Run, out: Output, *, as_json: bool) -> None:
             head["dry_run"] = True
         out.write(b"{\n" + dumps(head)[1:-1] + b',\n"tables": ' + dumps(tables))
         out.write(b',\n"records": [\n')
-        # Put commas between the records (one a line), holding back the last block to drop
-        # the comma after the last record.
-        pending = b""
-        for path in spools:
-            for block in _whole_lines(path):
-                out.write(pending)
-                pending = block.replace(b"\n", b",\n")
-        if pending:
-            out.write(pending[:-2] + b"\n")
+        # Every line ends with a comma (see `_json_lines`): but the very last.
+        for i, (path, length) in enumerate(spools, 1):
+            if i < len(spools):
+                _copy(out, path, length)
+            else:
+                _copy(out, path, length - 2)
+                out.write(b"\n")
         out.write(f'],\n"elapsed_seconds": {run.elapsed:.3f}\n}}\n'.encode())
     else:
-        for path in spools:
-            for block in _whole_lines(path):
-                out.write(block)
+        for path, length in spools:
+            _copy(out, path, length)
         out.write(b"\n" + summary_table(run).encode())
 
 

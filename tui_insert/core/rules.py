@@ -70,7 +70,8 @@ def visible(text: str, limit: int | None = None) -> str:
     escape, cut to `limit` characters with an ellipsis."""
     if limit is not None:
         text = text[: limit * 4 + 1]  # escapes only lengthen it; no need to look further
-    text = _HIDDEN.sub(lambda m: repr(m.group())[1:-1], text)
+    if not text.isprintable():  # (every character _HIDDEN finds is one that is not)
+        text = _HIDDEN.sub(lambda m: repr(m.group())[1:-1], text)
     if limit is not None and len(text) > limit:
         text = text[: limit - 1] + "…"
     return text
@@ -382,7 +383,7 @@ def decide_users(checked: list[tuple], ids: IdSet, holders: dict[str, int]) -> D
     out: list[list[Reason] | None] = []
     for rid, key, row, reasons in checked:
         if rid is not None and rid in taken:
-            reasons = [_duplicate_id(rid), *(reasons or ())]
+            reasons = [_duplicate_id(rid)] if reasons is None else [_duplicate_id(rid), *reasons]
         if key is not None:
             holder = holders.get(key)
             if holder is not None:
@@ -413,7 +414,7 @@ def decide_products(checked: list[tuple], ids: IdSet) -> Decision:
     out: list[list[Reason] | None] = []
     for rid, row, reasons in checked:
         if rid is not None and rid in taken:  # first, as the id is the first field
-            reasons = [_duplicate_id(rid), *(reasons or ())]
+            reasons = [_duplicate_id(rid)] if reasons is None else [_duplicate_id(rid), *reasons]
         if reasons is None:
             rows.append(row)
             taken.add(rid)
@@ -431,7 +432,7 @@ def decide_orders(
     out: list[list[Reason] | None] = []
     for rid, uid, pid, row, reasons in checked:
         if rid is not None and rid in taken:
-            reasons = [_duplicate_id(rid), *(reasons or ())]
+            reasons = [_duplicate_id(rid)] if reasons is None else [_duplicate_id(rid), *reasons]
         if uid is not None and uid not in known_users:
             reasons = reasons or []
             reasons.append(_reason(("user_id", "unknown_user", f"no stored user has id {uid}")))

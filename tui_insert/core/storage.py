@@ -16,7 +16,6 @@ import threading
 from collections.abc import Callable, Hashable, Mapping
 
 from tui_insert.core.idset import IdSet
-from tui_insert.core.rules import email_key
 from tui_insert.core.stores.base import Loaded, Target, Writer
 from tui_insert.core.tables import TABLES, Table
 from tui_insert.core.waiting import OnWait
@@ -94,10 +93,7 @@ class Store:
         self.resets = 0
 
     def _reload(self, loaded: Loaded) -> None:
-        holders: dict[str, int] = {}
-        for rid, value in loaded.unique:
-            if isinstance(value, str):
-                holders.setdefault(email_key(value), rid)
+        holders = loaded.holders
         ids = IdSet(loaded.ids)  # in one go: a million ids take a fraction of a second
         self.ids = ids
         self.email_holders = holders

@@ -26,10 +26,11 @@ from __future__ import annotations
 import contextlib
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from tui_insert.core.rules import email_key
 from tui_insert.core.tables import Table
 from tui_insert.core.waiting import OnWait
 
@@ -41,9 +42,24 @@ class Loaded(NamedTuple):
     """What a table holds, read in one snapshot."""
 
     ids: list[int]
-    # (id, value) of the table's folded-unique column (users' emails); [] if it has none.
-    unique: list[tuple[int, object]]
+    # The table's folded-unique column (users' emails), folded -> the id of the first row (in
+    # id order) holding it; empty if it has none.
+    holders: dict[str, int]
     resets: int
+
+
+def read_unique(rows: Iterable[tuple[int, object]]) -> tuple[list[int], dict[str, int]]:
+    """From (id, value) rows in id order, as a cursor gives them one at a time (a million
+    rows are never all in memory at once as tuples): the ids, and each folded value (text
+    only; others hold no email) -> the first id holding it."""
+    ids: list[int] = []
+    holders: dict[str, int] = {}
+    add, hold = ids.append, holders.setdefault
+    for rid, value in rows:
+        add(rid)
+        if isinstance(value, str):
+            hold(email_key(value), rid)
+    return ids, holders
 
 
 class Writer(ABC):

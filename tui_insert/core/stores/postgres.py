@@ -45,7 +45,14 @@ from tui_insert.core.errors import (
     StoreUnavailable,
     UserError,
 )
-from tui_insert.core.stores.base import Emptying, Loaded, ReferenceSource, Target, Writer
+from tui_insert.core.stores.base import (
+    Emptying,
+    Loaded,
+    ReferenceSource,
+    Target,
+    Writer,
+    read_unique,
+)
 from tui_insert.core.tables import STATE_TABLE, Table
 from tui_insert.core.waiting import POLL_SECONDS, OnWait, Patience, Stopped
 
@@ -499,10 +506,11 @@ def _load(
     """What the table holds, and its (resets, version), inside the caller's transaction."""
     unique = table.folded_unique
     if unique is not None:
-        rows = conn.execute(f"SELECT id, {unique} FROM {names.table} ORDER BY id").fetchall()
-        ids = [rid for rid, _ in rows]
+        ids, holders = read_unique(
+            conn.execute(f"SELECT id, {unique} FROM {names.table} ORDER BY id")
+        )
     else:
-        rows = []
+        holders = {}
         ids = [rid for (rid,) in conn.execute(f"SELECT id FROM {names.table}")]
     state = (0, 0)
     if counted:
@@ -511,7 +519,7 @@ def _load(
         ).fetchone()
         if found is not None:
             state = (int(found[0]), int(found[1]))
-    return Loaded(ids, rows, state[0]), state
+    return Loaded(ids, holders, state[0]), state
 
 
 def _table_changed(label: str, table: Table) -> StoreChanged:

@@ -40,7 +40,14 @@ from tui_insert.core.checks import (
 from tui_insert.core.errors import DatabaseError, StoreChanged, StoreError, StoreUnavailable
 from tui_insert.core.identity import FileId, Identity, close_connection, file_id, side_files
 from tui_insert.core.locks import ReferenceLock
-from tui_insert.core.stores.base import Emptying, Loaded, ReferenceSource, Target, Writer
+from tui_insert.core.stores.base import (
+    Emptying,
+    Loaded,
+    ReferenceSource,
+    Target,
+    Writer,
+    read_unique,
+)
 from tui_insert.core.tables import STATE_TABLE, Table
 from tui_insert.core.waiting import (
     POLL_SECONDS,
@@ -163,12 +170,11 @@ def _load(conn: sqlite3.Connection, table: Table, *, counted: bool = True) -> Lo
     table; a file made by hand without one was never reset)."""
     name, unique = table.name, table.folded_unique
     if unique is not None:
-        rows = conn.execute(f"SELECT id, {unique} FROM {name} ORDER BY id").fetchall()
-        ids = [rid for rid, _ in rows]
+        ids, holders = read_unique(conn.execute(f"SELECT id, {unique} FROM {name} ORDER BY id"))
     else:
-        rows = []
+        holders = {}
         ids = [rid for (rid,) in conn.execute(f"SELECT id FROM {name}")]
-    return Loaded(ids, rows, conn.execute(_READ_RESETS).fetchone()[0] if counted else 0)
+    return Loaded(ids, holders, conn.execute(_READ_RESETS).fetchone()[0] if counted else 0)
 
 
 @dataclass(frozen=True)
