@@ -1,14 +1,15 @@
 """Compare the headless run of two or more checkouts of tui-insert, in alternating runs.
 
     python benchmarks/compare.py --tree before=/path/to/old/checkout --tree after=. \
-        [--rounds 3] [--count 1000000] [--format json] [--workdir benchmarks/work]
+        [--rounds 3] [--count 1000000] [--format json] [--workdir benchmarks/work] [--rerun]
 
 The machine's speed drifts from minute to minute, so one run of each is no comparison: every
 round runs each tree once, in turn (A B A B ...), each on an empty database folder, and the
 figures are the range over the rounds, with the ratio of each tree to the first taken within
 each round. A tree is any folder holding a `tui_insert` package (a `git worktree` of another
 commit, say); it is put first on PYTHONPATH for the run. The data set is the one
-`bench_engine.py` generates (made here if it is missing).
+`bench_engine.py` generates (made here if it is missing). With `--rerun` the time is that of a
+second run on the databases a first run (not timed) filled: every record a duplicate.
 """
 
 from __future__ import annotations
@@ -45,8 +46,12 @@ def ensure_data(workdir: Path, count: int, fmt: str) -> Path:
     return data
 
 
-def timed_run(folder: Path, data: Path, db_dir: Path) -> float:
+def timed_run(folder: Path, data: Path, db_dir: Path, *, rerun: bool = False) -> float:
+    """The wall time of a run on an empty database folder; with `rerun`, of a second run on
+    the databases a first (untimed) run filled, where every record is a duplicate."""
     shutil.rmtree(db_dir, ignore_errors=True)
+    if rerun:
+        timed_run(folder, data, db_dir)  # fills the databases
     env = {**os.environ, "PYTHONPATH": str(folder)}
     command = [sys.executable, "-m", "tui_insert", "run", "--headless", "--json",
                "--data", str(data), "--db-dir", str(db_dir)]  # fmt: skip
@@ -70,16 +75,22 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--format", choices=("json", "jsonl", "csv"), default="json")
     parser.add_argument("--workdir", type=Path, default=HERE / "work")
+    parser.add_argument(
+        "--rerun", action="store_true", help="time a rerun on the databases a first run filled"
+    )
     args = parser.parse_args()
     if len(args.tree) < 2:
         parser.error("give at least two --tree")
     args.workdir.mkdir(parents=True, exist_ok=True)
     data = ensure_data(args.workdir, args.count, args.format)
     walls: dict[str, list[float]] = {name: [] for name, _ in args.tree}
-    print(f"{args.count:,} records a table ({args.format}), {args.rounds} rounds, in turn:")
+    what = "reruns" if args.rerun else "runs"
+    print(
+        f"{args.count:,} records a table ({args.format}), {args.rounds} rounds of {what}, in turn:"
+    )
     for round_ in range(1, args.rounds + 1):
         for name, folder in args.tree:
-            took = timed_run(folder, data, args.workdir / "compare-db")
+            took = timed_run(folder, data, args.workdir / "compare-db", rerun=args.rerun)
             walls[name].append(took)
             print(f"  round {round_}  {name:<12} {took:7.2f} s", flush=True)
     first = args.tree[0][0]

@@ -6,7 +6,9 @@ the three tables runs on all the machine's cores instead of taking turns at one 
 lock. Inside a node, `--workers` threads share the table:
 
 - a worker takes the next chunk of records from the reader and checks each record alone, in
-  parallel with the other workers;
+  parallel with the other workers (with a simulated latency; without one, a chunk is taken
+  only once the one before it is committed: that work is the interpreter's, which runs one
+  thread at a time, so more chunks at once would only take turns at its lock);
 - it then waits for its turn: chunks are decided and committed strictly in input order, one
   at a time, inside a `BEGIN IMMEDIATE` transaction that also holds off other processes. That
   makes every result the same for any number of workers, and the check and the insert one
@@ -259,6 +261,12 @@ class TableNode:
         self.spool: SpoolWriter | None = None
         self._counts = [0, 0, 0]  # processed, inserted, rejected
         self._send_lock = threading.Lock()
+        # How many chunks the workers may hold at once (read, not yet committed). With a
+        # simulated latency, every worker: their waits overlap. Without, the work is the
+        # interpreter's, which runs one thread at a time: more chunks at once would only take
+        # turns at its lock (and hold more memory), so the workers take the chunks one after
+        # another, and more of them never make a run slower.
+        self._in_flight = threading.BoundedSemaphore(settings.workers if settings.latency else 1)
         # A store failing in a way that may pass: the work in hand is tried again. Only one
         # thread at a time uses it (before the workers start, then the one whose turn it is).
         self._outage = Outage(settings.retry_for, self._notify_wait, self.stop_requested)
@@ -399,42 +407,61 @@ class TableNode:
     # -- a worker -----------------------------------------------------------------------------
 
     def _work(self) -> None:
-        stop = self.stop_requested
         try:
-            while not stop.is_set():
-                with self._read_lock:
-                    if self._chunks is not None:
-                        return
-                    given, records = self.reader.read_chunk(self.settings.chunk_size)
-                    seq, start = self._next_seq, self._next_position
-                    if not records:
-                        with self.turn_changed:
-                            self._chunks = seq
-                            self._finish_if_done()
-                        return
-                    self._next_seq += 1
-                    self._next_position += len(records)
-                checked = self.check(records)
-                if self.settings.latency and not self._simulate_latency(len(records)):
-                    return
-                if self.references and not self._await_references(checked):
-                    return
-                if not self._await_turn(seq):
-                    return
-                committed = False
+            while self._take_slot():
                 try:
-                    self._commit(start, given, records, checked)
-                    committed = True
+                    if not self._work_on_a_chunk():
+                        return
                 finally:
-                    with self.turn_changed:
-                        self._turn += 1
-                        self._committed += committed
-                        self._finish_if_done()
-                        self.turn_changed.notify_all()
+                    self._in_flight.release()
         except Stopped:
             return
         except BaseException as e:  # noqa: BLE001 - any failure ends the node, reported
             self._fail(e)
+
+    def _take_slot(self) -> bool:
+        """Wait until this worker may take a chunk (False: the node is stopping)."""
+        stop = self.stop_requested
+        while not self._in_flight.acquire(timeout=0.25):
+            if stop.is_set():
+                return False
+        if stop.is_set():
+            self._in_flight.release()
+            return False
+        return True
+
+    def _work_on_a_chunk(self) -> bool:
+        """Read, check and commit the next chunk; False once there is none or the node stops."""
+        with self._read_lock:
+            if self._chunks is not None:
+                return False
+            given, records = self.reader.read_chunk(self.settings.chunk_size)
+            seq, start = self._next_seq, self._next_position
+            if not records:
+                with self.turn_changed:
+                    self._chunks = seq
+                    self._finish_if_done()
+                return False
+            self._next_seq += 1
+            self._next_position += len(records)
+        checked = self.check(records)
+        if self.settings.latency and not self._simulate_latency(len(records)):
+            return False
+        if self.references and not self._await_references(checked):
+            return False
+        if not self._await_turn(seq):
+            return False
+        committed = False
+        try:
+            self._commit(start, given, records, checked)
+            committed = True
+        finally:
+            with self.turn_changed:
+                self._turn += 1
+                self._committed += committed
+                self._finish_if_done()
+                self.turn_changed.notify_all()
+        return True
 
     def _simulate_latency(self, count: int) -> bool:
         """The simulated per-insert delay (with jitter), cut short by a stop request."""
