@@ -5,15 +5,18 @@ and its reasons hold."""
 from __future__ import annotations
 
 import math
+import os
 import random
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from tests.helpers import strict_json
 from tui_insert.core import rules
-from tui_insert.core.jsonio import BigInteger, dumps
-from tui_insert.core.report import _json_lines, reason_json
+from tui_insert.core.jsonio import BigInteger, dumps, loads
+from tui_insert.core.report import _json_lines, outcome_spool, reason_json, write_report
 from tui_insert.core.rules import BadRecord, Reason, given_id
 
 
@@ -111,3 +114,76 @@ def test_the_rules_reasons_as_json() -> None:
     for *_, why in checked:
         for reason in why:
             assert reason_json(reason) == dumps(reason.as_dict())
+
+
+class _Output:
+    """An output without `copy_from`: the report's lines come a block at a time."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write(self, data: bytes) -> int:
+        self.data += data
+        return len(data)
+
+
+class _FileOutput(_Output):
+    """An output that copies a file's bytes itself, as the CLI's does (by sendfile)."""
+
+    def copy_from(self, fd: int, count: int) -> None:
+        self.data += os.pread(fd, count, 0)
+
+
+def _spooled_run(tmp_path: Path, lines: dict[str, list[bytes]], tails: dict[str, bytes]) -> Any:
+    """A finished run as `write_report` reads it, with these spooled lines per table and,
+    after them, what a node killed mid-write left (half a line)."""
+    for table, table_lines in lines.items():
+        if table_lines or tails.get(table):
+            outcome_spool(tmp_path, table).write_bytes(
+                b"".join(table_lines) + tails.get(table, b"")
+            )
+    progress = {
+        table: SimpleNamespace(
+            table=table, database=f"{table}.db", processed=len(table_lines), inserted=0,
+            rejected=0,
+            retries=0, waited=0.0,
+        )
+        for table, table_lines in lines.items()
+    }  # fmt: skip
+    return SimpleNamespace(
+        progress=progress, spool_dir=tmp_path, state="interrupted", error=None, dry_run=False,
+        elapsed=1.0,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("output", [_Output, _FileOutput])
+@pytest.mark.parametrize("seed", range(6))
+def test_the_report_holds_every_whole_spooled_line_and_nothing_else(
+    tmp_path: Path, output: type[_Output], seed: int
+) -> None:
+    # The report copies each table's spool up to its last whole line, and drops the comma
+    # after the very last line of all: whichever tables are empty or missing, however long a
+    # line (longer than the block read back from the end), whatever half line a kill left.
+    rng = random.Random(seed)
+    expected: list[dict[str, Any]] = []
+    lines: dict[str, list[bytes]] = {}
+    tails: dict[str, bytes] = {}
+    for table in ("users", "products", "orders"):
+        records, reasons = _records(rng, rng.choice([0, 0, 1, 3, 50]))
+        if rng.random() < 0.3 and records:
+            records[-1] = {"id": 1, "email": "x" * 70_000}  # a line longer than 64 KiB
+            reasons[-1] = [Reason("email", "invalid_email", "y" * 70_000)]
+        built = _json_lines(table, 1, records, reasons)
+        lines[table] = built.splitlines(keepends=True)
+        expected += [loads(line.removesuffix(b",\n"), 100) for line in lines[table]]
+        if rng.random() < 0.4:
+            tails[table] = rng.choice([b'{"table": "', b"{" + b"z" * 70_000])
+    if seed % 2 == 0:  # a half line longer than the block read back, after whole lines
+        tails[next((t for t in lines if lines[t]), "users")] = b"{" + b"z" * 70_000
+    run = _spooled_run(tmp_path, lines, tails)
+    out = output()
+    write_report(run, out, as_json=True)
+    assert loads(bytes(out.data), 100)["records"] == expected
+    plain = output()
+    write_report(run, plain, as_json=False)  # (the same spools, read as plain lines)
+    assert bytes(plain.data).startswith(b"".join(b"".join(ls) for ls in lines.values()))
