@@ -145,8 +145,7 @@ def _spooled_run(tmp_path: Path, lines: dict[str, list[bytes]], tails: dict[str,
     progress = {
         table: SimpleNamespace(
             table=table, database=f"{table}.db", processed=len(table_lines), inserted=0,
-            rejected=0,
-            retries=0, waited=0.0,
+            rejected=0, retries=0, waited=0.0,
         )
         for table, table_lines in lines.items()
     }  # fmt: skip
