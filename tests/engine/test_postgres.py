@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -472,8 +473,58 @@ def test_a_lost_commit_that_never_reached_the_servers_log_was_not_stored(
             (next_xid,) = conn.execute("SELECT pg_current_xact_id()::text").fetchone()
         # What a commit whose answer was lost leaves behind: its transaction id, the version it
         # bumped to, its session. Here an id the server has not handed out yet.
-        writer._in_doubt = (str(int(next_xid) + 1000), (0, 1), 0)
+        writer._in_doubt = (str(int(next_xid) + 1000), (0, 1), 0, 1)
         assert writer.fate() is False
         assert writer.load() is not None  # and the session goes on
+    finally:
+        writer.close()
+
+
+def _users_writer(pg: dict[str, str]) -> Any:
+    writer = parse_target(pg["users"], "--users").writer(
+        TABLES["users"], expected=None, on_wait=None
+    )
+    writer.load()
+    return writer
+
+
+def test_a_lost_commits_id_committed_by_another_transaction_was_not_stored(
+    pg: dict[str, str],
+) -> None:
+    """After recovery the id of a transaction lost before it reached the log is handed out
+    again, and another transaction may commit under it: the server then says "committed" of
+    a commit that never happened. Only the commit that inserted the chunk's first row is
+    taken as ours."""
+    run_engine(pg)
+    writer = _users_writer(pg)
+    try:
+        with psycopg.connect(pg["users"]) as conn:  # another session's commit, under an id
+            (other_xid,) = conn.execute("SELECT pg_current_xact_id()::text").fetchone()
+        writer._in_doubt = (other_xid, (0, 1), 0, 10**15)  # a row no one inserted
+        assert writer.fate() is False
+    finally:
+        writer.close()
+
+
+def test_a_commit_whose_answer_was_lost_and_that_happened_was_stored(
+    pg: dict[str, str],
+) -> None:
+    """The other side of the check above: the commit that inserted the row is found."""
+    run_engine(pg)
+    writer = _users_writer(pg)
+    try:
+        writer.begin(threading.Event())
+        writer.insert([(10**12, "Late", "late@example.com")])
+        writer.commit()
+        with psycopg.connect(pg["users"]) as conn:
+            (xmin,) = conn.execute(
+                "SELECT xmin::text FROM users WHERE id = %s", (10**12,)
+            ).fetchone()
+            (now,) = conn.execute("SELECT pg_current_xact_id()::text").fetchone()
+        xid = (int(now) >> 32 << 32) | int(xmin)  # the same epoch, in a test
+        writer._in_doubt = (str(xid), (0, 2), 0, 10**12)
+        assert writer.fate() is True
+        writer._in_doubt = (str(xid), (0, 2), 0, 10**12 + 1)  # not the row it inserted
+        assert writer.fate() is False
     finally:
         writer.close()

@@ -596,8 +596,13 @@ class PostgresWriter(Writer):
         self._version: tuple[int, int] | None = None  # as last loaded or committed
         self._seen: tuple[int, int] | None = None  # as read under the lock
         self._wrote = False
-        # A commit whose answer was lost: (its transaction id, its version, its session's pid).
-        self._in_doubt: tuple[str, tuple[int, int], int] | None = None
+        self._first_id = 0  # of the rows the transaction under way inserted first
+        # A commit whose answer was lost: (its transaction id, its version, its session's pid,
+        # the id of the first row it inserted).
+        self._in_doubt: tuple[str, tuple[int, int], int, int] | None = None
+        # Whether the row of that id was inserted by that transaction (xmin is the 32 bits of
+        # a transaction id without its epoch).
+        self._inserted_by_sql = f"SELECT 1 FROM {names.table} WHERE id = %s AND xmin::text = %s"
 
     def _connected(self) -> psycopg.Connection[Any]:
         """The session, opened again if it was lost (StoreUnavailable while the server is
@@ -695,6 +700,8 @@ class PostgresWriter(Writer):
             write = copy.write_row
             for row in rows:
                 write(row)
+        if not self._wrote:
+            self._first_id = rows[0][0]
         self._wrote = True
 
     def commit(self) -> None:
@@ -718,7 +725,7 @@ class PostgresWriter(Writer):
                     raise e from None
             if bumped is not None:
                 version, xid = bumped
-                self._in_doubt = (xid, version, self._pid)
+                self._in_doubt = (xid, version, self._pid, self._first_id)
                 raise CommitInDoubt(self.label, "connection lost during a commit", detail) from None
             # Nothing was written: committed or not, the outcome is the same.
             return
@@ -732,7 +739,7 @@ class PostgresWriter(Writer):
         progress belongs to the old session, which has not yet noticed it lost us: it is ended,
         and the status read again."""
         assert self._in_doubt is not None
-        xid, version, old_pid = self._in_doubt
+        xid, version, old_pid, first_id = self._in_doubt
         conn = self._connected()
         with _named(self.label):
             try:
@@ -753,6 +760,14 @@ class PostgresWriter(Writer):
                     (old_pid,),
                 )
                 raise StoreUnavailable(self.label, "the lost session's commit is still open")
+            if status == "committed":
+                # A transaction lost before it reached the log leaves its id to be handed out
+                # again after recovery: "committed" may be another's. Ours inserted this row.
+                ours = conn.execute(
+                    self._inserted_by_sql, (first_id, str(int(xid) % 2**32))
+                ).fetchone()
+                if ours is None:
+                    status = "aborted"
         self._in_doubt = None
         if status == "committed":
             self._version = self._seen = version
