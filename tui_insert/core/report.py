@@ -7,6 +7,7 @@ puts the tables together in order.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -257,12 +258,11 @@ def copy_blocks(out: Output, fd: int, count: int) -> None:
         offset += len(block)
 
 
-def _copy(out: Output, path: Path, count: int) -> None:
-    with open(path, "rb") as f:
-        if isinstance(out, FileOutput):
-            out.copy_from(f.fileno(), count)
-        else:
-            copy_blocks(out, f.fileno(), count)
+def _copy(out: Output, fd: int, count: int) -> None:
+    if isinstance(out, FileOutput):
+        out.copy_from(fd, count)
+    else:
+        copy_blocks(out, fd, count)
 
 
 def status(run: Run) -> str:
@@ -291,32 +291,41 @@ def _whole_lines(path: Path) -> Iterator[bytes]:
             pending = [block[end:]]
 
 
-def _whole_length(path: Path) -> int:
-    """How many bytes of the file are whole lines (see `_whole_lines`); 0 if there is no file."""
-    try:
-        f = open(path, "rb")  # noqa: SIM115 - closed below
-    except FileNotFoundError:
-        return 0
-    with f:
-        end = f.seek(0, os.SEEK_END)
-        while end > 0:  # back from the end, a block at a time, to the last newline
-            start = max(end - (1 << 16), 0)
-            newline = os.pread(f.fileno(), end - start, start).rfind(b"\n")
-            if newline >= 0:
-                return start + newline + 1
-            end = start
-        return 0
+def _whole_length(fd: int) -> int:
+    """How many bytes of the open file are whole lines (see `_whole_lines`)."""
+    end = os.fstat(fd).st_size
+    while end > 0:  # back from the end, a block at a time, to the last newline
+        start = max(end - (1 << 16), 0)
+        newline = os.pread(fd, end - start, start).rfind(b"\n")
+        if newline >= 0:
+            return start + newline + 1
+        end = start
+    return 0
+
+
+def _open_spools(run: Run, held: contextlib.ExitStack) -> list[tuple[int, int]]:
+    """Each table's outcome spool that holds whole lines, open: (its descriptor, how many bytes
+    of it are whole lines). A node that ended before it wrote any left no file."""
+    spools = []
+    for name in run.progress:
+        try:
+            f = held.enter_context(open(outcome_spool(run.spool_dir, name), "rb"))  # noqa: SIM115
+        except FileNotFoundError:
+            continue
+        if length := _whole_length(f.fileno()):
+            spools.append((f.fileno(), length))
+    return spools
 
 
 def write_report(run: Run, out: Output, *, as_json: bool) -> None:
     """The whole report, once the run has ended: of every record decided, also when the run
     failed or was stopped (then its `status` says so, in JSON). The outcome lines are copied
     from the spool files as they are, by the kernel where `out` can (`FileOutput`)."""
-    spools = [
-        (path, length)
-        for name in run.progress
-        if (length := _whole_length(path := outcome_spool(run.spool_dir, name)))
-    ]
+    with contextlib.ExitStack() as held:
+        _write_report(run, out, _open_spools(run, held), as_json=as_json)
+
+
+def _write_report(run: Run, out: Output, spools: list[tuple[int, int]], *, as_json: bool) -> None:
     if as_json:
         tables = {
             name: {
@@ -339,16 +348,16 @@ def write_report(run: Run, out: Output, *, as_json: bool) -> None:
         out.write(b"{\n" + dumps(head)[1:-1] + b',\n"tables": ' + dumps(tables))
         out.write(b',\n"records": [\n')
         # Every line ends with a comma (see `_json_lines`): but the very last.
-        for i, (path, length) in enumerate(spools, 1):
+        for i, (fd, length) in enumerate(spools, 1):
             if i < len(spools):
-                _copy(out, path, length)
+                _copy(out, fd, length)
             else:
-                _copy(out, path, length - 2)
+                _copy(out, fd, length - 2)
                 out.write(b"\n")
         out.write(f'],\n"elapsed_seconds": {run.elapsed:.3f}\n}}\n'.encode())
     else:
-        for path, length in spools:
-            _copy(out, path, length)
+        for fd, length in spools:
+            _copy(out, fd, length)
         out.write(b"\n" + summary_table(run).encode())
 
 
