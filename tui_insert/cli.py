@@ -12,6 +12,7 @@ import difflib
 import errno
 import os
 import re
+import shlex
 import signal
 import stat
 import sys
@@ -35,7 +36,7 @@ from tui_insert.core.tables import TABLES
 from tui_insert.core.waiting import DEFAULT_RETRY_FOR, NOTICE_SECONDS, Outage, Wait
 from tui_insert.terminal_progress import TerminalProgress
 
-COMMANDS = ("run", "browse", "reset", "generate")
+COMMANDS = ("run", "serve", "browse", "reset", "generate")
 
 
 def _workers(text: str) -> int:
@@ -45,6 +46,16 @@ def _workers(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if not 1 <= value <= MAX_WORKERS:
         raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_WORKERS}, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be from 1 to 65535, got {value}")
     return value
 
 
@@ -143,15 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
         f" (default: {format_duration(DEFAULT_RETRY_FOR)})",
     )
 
-    run = commands.add_parser(
-        "run",
-        parents=[db_dir, retry_for],
-        help="validate and insert the three datasets",
-        description="Validate users, products and orders and insert the valid records into "
-        "their three databases at the same time: in the app (live panels, a summary, a table "
-        "browser) or, with --headless, as a report on stdout.",
-    )
-    run.add_argument(
+    inputs = _Parser(add_help=False)  # what a run reads, and how: for `run` and `serve`
+    inputs.add_argument(
         "--data",
         type=Path,
         metavar="DIR",
@@ -159,17 +163,39 @@ def build_parser() -> argparse.ArgumentParser:
         " (default: the bundled sample data)",
     )
     for name in ("users", "products", "orders"):
-        run.add_argument(
+        inputs.add_argument(
             f"--{name}", type=Path, metavar="FILE", help=f"the {name} file (default: from --data)"
         )
-    run.add_argument(
+    inputs.add_argument(
         "--workers",
         type=_workers,
         default=DEFAULT_WORKERS,
         metavar="N",
         help=f"worker threads per database, 1 to {MAX_WORKERS} (default: {DEFAULT_WORKERS})",
     )
+    inputs.add_argument(
+        "--latency",
+        type=_latency,
+        metavar="DURATION",
+        help="simulated delay per insert, with jitter: 80ms, 1s, 2m (a unit is needed; at most"
+        " 10s) (default: 250ms in the app on the sample data, else 0)",
+    )
+
+    run = commands.add_parser(
+        "run",
+        parents=[db_dir, retry_for, inputs],
+        help="validate and insert the three datasets",
+        description="Validate users, products and orders and insert the valid records into "
+        "their three databases at the same time: in the app (live panels, a summary, a table "
+        "browser) or, with --headless, as a report on stdout.",
+    )
     run.add_argument("--reset", action="store_true", help="empty the databases first")
+    run.add_argument(
+        "--no-start",
+        action="store_true",
+        help="open the app without starting a run: it shows what the databases hold, and r"
+        " starts one",
+    )
     run.add_argument(
         "--dry-run",
         action="store_true",
@@ -187,12 +213,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="headless: write each rejected record, as given, with its reasons"
         " (one JSON object a line)",
     )
-    run.add_argument(
-        "--latency",
-        type=_latency,
-        metavar="DURATION",
-        help="simulated delay per insert, with jitter: 80ms, 1s, 2m (a unit is needed; at most"
-        " 10s) (default: 250ms in the app on the sample data, else 0)",
+
+    serve = commands.add_parser(
+        "serve",
+        parents=[db_dir, retry_for, inputs],
+        help="serve the app as a web page (each browser tab gets its own app)",
+        description="Serve the app as a web page, on this machine only unless --public. The "
+        "address printed holds a secret token: only a page opened with it can drive the app. "
+        "Each browser tab gets an app of its own on the same databases, which starts no run by "
+        "itself (r starts one). Ctrl-C stops the server and every app.",
+    )
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1, this machine only); another than a "
+        "loopback address needs --public",
+    )
+    serve.add_argument(
+        "--port", type=_port, default=8000, metavar="N", help="port to listen on (default: 8000)"
+    )
+    serve.add_argument(
+        "--public",
+        action="store_true",
+        help="allow a --host that other machines can reach: anyone who has the printed "
+        "address (with its token) can then run and reset your databases",
     )
 
     browse = commands.add_parser(
@@ -288,10 +332,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(str(e))
         return 2
     try:
-        if args.command in ("run", "browse", "reset"):
+        if args.command in ("run", "serve", "browse", "reset"):
             args.stores = stores(args)
         if args.command == "run":
             return run_command(args)
+        if args.command == "serve":
+            return serve_command(args)
         if args.command == "browse":
             return browse_command(args)
         if args.command == "reset":
@@ -342,6 +388,8 @@ def run_command(args: argparse.Namespace) -> int:
     )
     if not (args.headless or args.dry_run):
         return ui_command(args, sources)
+    if args.no_start:
+        raise UserError("--no-start goes with the app, not with --headless or --dry-run")
     if sys.stdout is None:  # started with stdout closed (`>&-`): no report could be given
         raise OutputError("cannot write the report: standard output is closed")
     with _signals_handled(_terminate, signal.SIGTERM):
@@ -559,6 +607,11 @@ def ui_command(args: argparse.Namespace, sources: dict[str, Source]) -> int:
 
     if args.json or args.rejects:
         raise UserError("--json and --rejects go with --headless")
+    if args.no_start and args.reset:
+        raise UserError(
+            "--reset empties the databases as a run starts: leave out --no-start,"
+            " or press x in the app"
+        )
     # The app's default latency lets a person watch the bundled sample; own data runs at full
     # speed unless --latency asks otherwise.
     own_data = args.data is not None or any(
@@ -573,7 +626,12 @@ def ui_command(args: argparse.Namespace, sources: dict[str, Source]) -> int:
         reset_first=args.reset,
         sample_latency=sample_latency,
         retry_for=args.retry_for,
+        start_at_once=not args.no_start,
     )
+    if args.no_start:  # the inputs and databases are checked when r starts a run
+        app = make_app(settings)
+        app.run()
+        return app.return_code or 0
     # Inputs and databases are checked before the app opens: a mistake is the same one-line
     # message and exit code as headless (main says it), and every file stays as it was.
     first_run = settings.new_run(reset=args.reset, on_wait=tell_wait)
@@ -585,6 +643,41 @@ def ui_command(args: argparse.Namespace, sources: dict[str, Source]) -> int:
     app = make_app(settings, first_run=first_run)
     app.run()
     return app.return_code or 0
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    """The app as a web page; each tab runs `tui-insert run --no-start` with these options."""
+    from tui_insert.serve import GuardedServer, is_loopback, new_token  # aiohttp: only here
+
+    if not is_loopback(args.host) and not args.public:
+        raise UserError(
+            f"--host {args.host} lets other machines reach the app, and with it your databases:"
+            " add --public if that is what you want"
+        )
+    find_sources(args.data, {name: getattr(args, name) for name in TABLES})  # a mistake now
+    options = ["--db-dir", str(args.db_dir), "--workers", str(args.workers)]
+    options += ["--retry-for", f"{args.retry_for:g}s"]
+    if args.latency is not None:
+        options += ["--latency", f"{args.latency * 1000:g}ms"]
+    if args.data is not None:
+        options += ["--data", str(args.data)]
+    for name in TABLES:
+        for option in (name, f"{name}-db"):
+            value = getattr(args, option.replace("-", "_"))
+            if value is not None:
+                options += [f"--{option}", str(value)]
+    command = shlex.join([sys.executable, "-m", "tui_insert", "run", "--no-start", *options])
+    server = GuardedServer(command, args.host, args.port, new_token())
+    if args.public:
+        say(
+            f"listening on {args.host}: anyone who has the address below can run and reset"
+            " your databases"
+        )
+    try:
+        server.serve()
+    except OSError as e:
+        raise UserError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from None
+    return 0
 
 
 def say(message: str) -> None:

@@ -100,6 +100,7 @@ def test_orders_table_with_other_columns(tmp_path: Path) -> None:
         (["--workers", "many"], ["--workers", "whole number"]),
         (["--latency", "soon"], ["--latency", "duration"]),
         (["--users", "x.txt"], ["--products", "--orders"]),
+        (["--no-start"], ["--no-start goes with the app"]),
     ],
 )
 def test_bad_flags(tmp_path: Path, args: list[str], words: list[str]) -> None:
@@ -293,3 +294,25 @@ def test_browse_in_a_terminal_names_bad_files_and_quits_with_q(tmp_path: Path) -
     assert os.waitstatus_to_exitcode(status) == 0
     assert b"Traceback" not in screen
     assert files_in(tmp_path) == before
+
+
+def test_no_start_with_reset_says_what_to_do_instead(tmp_path: Path) -> None:
+    result = tui_insert("run", "--no-start", "--reset", "--db-dir", tmp_path / "db")
+    assert_clear_error(result, "--reset", "leave out --no-start", "press x")
+    assert not (tmp_path / "db").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--port", "0"], ["--port", "1 to 65535"]),
+        (["--port", "web"], ["--port", "whole number"]),
+        (["--host", "192.0.2.1"], ["--host 192.0.2.1", "--public"]),
+        (["--data", "nowhere"], ["nowhere"]),
+        (["--headless"], ["unrecognized argument", "--headless"]),
+    ],
+)
+def test_serve_mistakes(tmp_path: Path, args: list[str], words: list[str]) -> None:
+    result = tui_insert("serve", "--db-dir", tmp_path / "db", *args)
+    assert_clear_error(result, *words)
+    assert not (tmp_path / "db").exists()

@@ -351,3 +351,37 @@ async def test_a_screen_shown_again_after_the_terminal_shrank_asks_for_a_larger_
             )
             await pilot.press("s")
             await until(pilot, lambda: isinstance(app.screen, SummaryScreen), "summary again")
+
+
+async def test_an_app_that_does_not_start_shows_what_is_stored_and_r_starts_a_run(
+    used_db_dir: Path, tmp_path: Path
+) -> None:
+    settings = RunSettings(find_sources(None), used_db_dir, latency=0.0, start_at_once=False)
+    app = make_app(settings)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await workers_done(pilot)
+        assert app.run_in_progress is None  # nothing started by itself
+        panels = {panel.table: panel for panel in app.query(DatabasePanel)}
+        assert {t: str(p.border_subtitle) for t, p in panels.items()} == {
+            "users": "8 rows stored",
+            "products": "9 rows stored",
+            "orders": "7 rows stored",
+        }
+        assert "r starts one" in app.main._status_text
+        before = dump(used_db_dir)
+        await pilot.press("r")
+        await settle(pilot)
+        assert isinstance(app.screen, SummaryScreen)  # a rerun: every record a duplicate
+        rows = table_rows(app.screen.query_one("#databases", DataTable))
+        assert [row[3:5] for row in rows] == [["0", "10"], ["0", "10"], ["0", "10"]]
+        assert dump(used_db_dir) == before
+
+    # On empty stores: there is nothing yet, and nothing is created by looking.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    app = make_app(RunSettings(find_sources(None), empty, latency=0.0, start_at_once=False))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await workers_done(pilot)
+        subtitles = {str(p.border_subtitle) for p in app.query(DatabasePanel)}
+        assert subtitles == {"no database yet"}
+    assert list(empty.iterdir()) == []

@@ -21,10 +21,12 @@ from textual.app import App
 from textual.binding import Binding
 from textual.worker import Worker
 
+from tui_insert.core.browse import BrowseError
 from tui_insert.core.engine import Cancelled, Run
 from tui_insert.core.errors import StoreError, UserError
 from tui_insert.core.report import RunSummary, rejected_lines, summarize
 from tui_insert.core.reset import reset_stores
+from tui_insert.core.stores.base import Target
 from tui_insert.core.waiting import Stopped, Wait
 from tui_insert.ui import too_small
 from tui_insert.ui.browser_screen import BrowserScreen
@@ -82,7 +84,25 @@ class TuiInsertApp(App[int]):
         self.sub_title = " · ".join(t.name for t in self.settings.targets.values())
         self.set_interval(REFRESH_SECONDS, self.refresh_panels)
         first_run, self._first_run = self._first_run, None
-        self.start_run(reset=self.settings.reset_first, prepared=first_run)
+        if self.settings.start_at_once or first_run is not None:
+            self.start_run(reset=self.settings.reset_first, prepared=first_run)
+            return
+        self.main.clear_panels("no run yet")
+        self.main.set_status(f"No run yet: r starts one ({self._how}).")
+        self.run_worker(self._show_stored(), group="stored", description="stored rows")
+
+    async def _show_stored(self) -> None:
+        """Each panel says how many rows its table holds."""
+        for name, target in self.settings.targets.items():
+            self.main.show_stored(name, await stored_rows(target, name))
+
+    @property
+    def _how(self) -> str:
+        """'1 worker per database, latency 250 ms (sample data)'."""
+        workers = self.settings.workers
+        return f"{workers} worker{'s' if workers > 1 else ''} per database, " + (
+            self.settings.latency_text
+        )
 
     # -- a run ----------------------------------------------------------------------------------
 
@@ -94,8 +114,7 @@ class TuiInsertApp(App[int]):
         self.summary = None
         self.rejected = []
         self.main.clear_panels()
-        workers = f"{settings.workers} worker{'s' if settings.workers > 1 else ''} per database"
-        self.main.set_status(f"Running: {workers}, {settings.latency_text}")
+        self.main.set_status(f"Running: {self._how}")
         run = prepared or settings.new_run(reset=reset, clock=self.clock)
         # Waits while preparing go to the status line; once the nodes run, to their panels.
         run.on_wait = lambda wait: self._tell_wait(wait) if run.started_at is None else None
@@ -284,6 +303,23 @@ class TuiInsertApp(App[int]):
         self._quitting.set()
         await self.stop_run()
         self.exit(0)
+
+
+async def stored_rows(target: Target, table: str) -> str:
+    """'1,234 rows stored', or why that cannot be said, read as the browser reads."""
+    if not target.exists():
+        return "no database yet"
+    reader = target.browser()
+    try:
+        await reader.open()
+        for info in await reader.tables():
+            if info.name == table and info.rows is not None:
+                return f"{info.rows:,} row{'' if info.rows == 1 else 's'} stored"
+        return "no table yet"
+    except BrowseError as e:
+        return f"cannot read: {e.reason}"
+    finally:
+        await reader.close()
 
 
 def make_app(

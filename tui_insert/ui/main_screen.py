@@ -56,6 +56,12 @@ class MainScreen(Screen[None]):
         for panel in self._panels:
             panel.clear(message)
 
+    def show_stored(self, table: str, text: str) -> None:
+        """Before any run: what the table's store holds."""
+        for panel in self._panels:
+            if panel.table == table:
+                panel.clear(text)
+
     def set_status(self, text: str, *, error: bool = False) -> None:
         self._status_text = text
         self._status.update(text)

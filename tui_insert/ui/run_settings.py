@@ -29,6 +29,8 @@ class RunSettings:
     # The latency is the bundled sample's default (not asked for), which the app says.
     sample_latency: bool = False
     retry_for: float = DEFAULT_RETRY_FOR
+    # Start a run as the app opens; else the app shows what is stored and r starts one.
+    start_at_once: bool = True
 
     @property
     def targets(self) -> dict[str, Target]:
