@@ -21,6 +21,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -230,48 +231,59 @@ def rows(db: Path, table: str) -> int:
 def test_a_browser_shows_the_app_and_its_keys_reach_it(
     served: Served, db_dir: Path, tmp_path: Path
 ) -> None:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import Page, sync_playwright
 
     assert CHROMIUM is not None, "no Chromium found, and this run requires it"
-    frames: list[bytes] = []
+
+    def open_tab(browser: Any) -> tuple[Page, list[bytes]]:
+        """A new tab on the printed address, and what its app sends it."""
+        frames: list[bytes] = []
+        page = browser.new_page(viewport={"width": 1280, "height": 720})
+        page.on(
+            "websocket",
+            lambda ws: ws.on(
+                "framereceived",
+                lambda data: frames.append(data if isinstance(data, bytes) else data.encode()),
+            ),
+        )
+        page.goto(served.url)
+        return page, frames
+
+    def shown(page: Page, frames: list[bytes], text: str) -> None:
+        deadline = time.monotonic() + DEADLINE
+        while text not in screen_text(frames):
+            assert time.monotonic() < deadline, f"{text!r} never shown"
+            page.wait_for_timeout(100)
+
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 720})
-            page.on(
-                "websocket",
-                lambda ws: ws.on(
-                    "framereceived",
-                    lambda data: frames.append(data if isinstance(data, bytes) else data.encode()),
-                ),
-            )
-            page.goto(served.url)
-
-            def shown(text: str) -> None:
-                deadline = time.monotonic() + DEADLINE
-                while text not in screen_text(frames):
-                    assert time.monotonic() < deadline, f"{text!r} never shown"
-                    page.wait_for_timeout(100)
-
+            page, frames = open_tab(browser)
             for name in ("users.db", "products.db", "orders.db", "r starts one"):
-                shown(name)
+                shown(page, frames, name)
             # A served app starts no run by itself: nothing is written until r.
             assert list(db_dir.iterdir()) == []
             page.click("body")
             page.keyboard.press("r")
-            shown("Run completed")  # the summary, once the three panels are done
+            shown(page, frames, "Run completed")  # the summary, once the three panels are done
+            assert "done" in screen_text(frames)
             page.screenshot(path=str(tmp_path / "served.png"))
+            stored = [rows(db_dir / f"{t}.db", t) for t in ("users", "products", "orders")]
+            assert stored == [8, 9, 7]
+            # Another tab gets an app of its own, on the same databases: it shows them.
+            other, other_frames = open_tab(browser)
+            shown(other, other_frames, "8 rows stored")
+            assert "Run completed" not in screen_text(other_frames)
+            assert apps_of(db_dir)
+            # Ctrl-C with the tabs open ends the server and every app it served.
+            code, err = stop_serving(served)
+            assert code == 0, err
+            deadline = time.monotonic() + DEADLINE
+            while apps_of(db_dir):
+                assert time.monotonic() < deadline, apps_of(db_dir)
+                time.sleep(0.05)
         finally:
             browser.close()
-    assert [rows(db_dir / f"{t}.db", t) for t in ("users", "products", "orders")] == [8, 9, 7]
-    assert "done" in screen_text(frames)
-    assert apps_of(db_dir)  # the tab's app still runs until the server stops
-    code, err = stop_serving(served)
-    assert code == 0, err
-    deadline = time.monotonic() + DEADLINE
-    while apps_of(db_dir):  # Ctrl-C ends every app it served
-        assert time.monotonic() < deadline, apps_of(db_dir)
-        time.sleep(0.05)
 
 
 def test_ctrl_c_with_no_tab_open_stops_at_once(served: Served) -> None:

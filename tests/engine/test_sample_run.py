@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
-from tests.helpers import dump, run_engine
+from tests.helpers import dump, run_engine, running, write_records
+from tui_insert.core.node import HeldBack
 
 EXPECTED = {
     "users": {8: ("duplicate_email",), 10: ("invalid_name",)},
@@ -73,3 +75,33 @@ def test_reset_flag_starts_from_empty_databases(db_dir: Path) -> None:
         "products": 9,
         "orders": 7,
     }
+
+
+def test_orders_say_what_they_wait_for_while_they_wait(db_dir: Path, tmp_path: Path) -> None:
+    """Every order names the last user of the file: they wait for it, and the run says so
+    (how many orders, for how many users and products, and how many ids have arrived)."""
+    count = 30
+    data = write_records(
+        tmp_path / "data",
+        users=[{"id": i, "name": f"u{i}", "email": f"u{i}@x.co"} for i in range(1, count + 1)],
+        products=[{"id": 1, "name": "p", "price": 1.0}],
+        orders=[{"id": i, "user_id": count, "product_id": 1, "quantity": 1} for i in range(1, 4)],
+    )
+    seen: list[HeldBack] = []
+    # A latency of 20 ms an insert: the users take about 0.6 s, and the orders wait for them.
+    with running(db_dir, data, latency=0.02) as run:
+        progress = run.progress["orders"]
+        deadline = time.monotonic() + 60
+        while not run.wait(0.01):
+            assert time.monotonic() < deadline
+            if progress.held is not None and (not seen or seen[-1] != progress.held):
+                seen.append(progress.held)
+        assert run.state == "completed", run.error
+    waiting = [held for held in seen if held.records]
+    assert waiting, seen
+    # With a latency, a chunk is one order: each worker's order waits for user 30.
+    assert all(held.records == 1 and held.missing["users"] == 1 for held in waiting)
+    assert all(held.arrived["users"] < count for held in waiting)
+    assert seen[-1].records == 0
+    assert seen[-1].arrived["users"] == count
+    assert run.progress["orders"].inserted == 3

@@ -8,15 +8,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from textual.app import App
 from textual.pilot import Pilot
 
 from tests.ui.browsing import quiet
 from tests.ui.test_app import settle
 from tests.ui.test_browser import odd_db
+from tui_insert.core.engine import TableProgress
+from tui_insert.core.node import HeldBack
+from tui_insert.core.rules import Reason
 from tui_insert.core.sources import find_sources
 from tui_insert.core.stores.sqlite import SqliteTarget
 from tui_insert.ui.app import TuiInsertApp, make_app
 from tui_insert.ui.browser_app import make_browser_app
+from tui_insert.ui.database_panel import DatabasePanel
+from tui_insert.ui.main_screen import MainScreen
 from tui_insert.ui.run_settings import RunSettings
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((200, 50), id="200x50")]
@@ -88,6 +94,66 @@ class TestBrowserSnapshots:
             await quiet(pilot)
 
         assert snap_compare(app, terminal_size=size, run_before=sorted_by_the_second_column)
+
+
+def mid_run() -> dict[str, TableProgress]:
+    """The three tables as a 1M run stands after 6 s: users running, products done, orders
+    waiting for users (the figures of a real run's, fixed)."""
+    users = TableProgress("users", "users.db", total=1_000_000, clock=lambda: 6.0)
+    users.processed, users.inserted, users.rejected = 600_000, 570_018, 29_982
+    users.recent.extend(
+        [(599_998, 562_061, None), (599_999, 562_062, [Reason("email", "invalid_email", "x")])]
+    )
+    products = TableProgress("products", "products.db", total=1_000_000, done=True)
+    products.processed, products.inserted, products.rejected = 1_000_000, 950_000, 50_000
+    orders = TableProgress("orders", "orders.db", total=1_000_000)
+    orders.held = HeldBack(
+        4_917, {"users": 3_956, "products": 0}, {"users": 570_018, "products": 950_000}
+    )
+    return {"users": users, "products": products, "orders": orders}
+
+
+class PanelsApp(App[None]):
+    """The main screen alone, showing the given figures: a state of a run, exactly."""
+
+    CSS_PATH = TuiInsertApp.CSS_PATH
+    TITLE = "tui-insert"
+
+    def __init__(self, theme: str) -> None:
+        super().__init__()
+        self.theme = theme
+        self.main = MainScreen({name: f"{name}.db" for name in ("users", "products", "orders")})
+
+    def get_default_screen(self) -> MainScreen:
+        return self.main
+
+
+async def show_mid_run(pilot: Pilot[None]) -> None:
+    progress = mid_run()
+    # Six seconds of a run: the rate of each whole second, as the panels sample it.
+    per_second = {"users": 100_000, "products": 170_000, "orders": 0}
+    app = pilot.app
+    assert isinstance(app, PanelsApp)
+    await pilot.pause()  # the screen composed
+    for panel in app.main.query(DatabasePanel):
+        figures = progress[panel.table]
+        done = figures.processed
+        for second in range(1, 7):
+            figures.processed = min(per_second[panel.table] * second, done) if done else 0
+            panel.show(figures, float(second))
+        figures.processed = done
+        panel.show(figures, 6.0)
+    app.main.set_status("Running: 1 worker per database, no latency")
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("theme", ["textual-dark", "textual-light"])
+class TestPanelsMidRun:
+    def test_users_running_products_done_orders_waiting(
+        self, snap_compare, size: tuple[int, int], theme: str
+    ) -> None:
+        assert snap_compare(PanelsApp(theme), terminal_size=size, run_before=show_mid_run)
 
 
 class TestTooSmall:

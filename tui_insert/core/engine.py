@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from tui_insert.core.errors import DatabaseError, InputError, UserError
-from tui_insert.core.node import Go, NodeSettings, Progress, node_main
+from tui_insert.core.node import Go, HeldBack, NodeSettings, Progress, node_main
 from tui_insert.core.reset import empty_stores
 from tui_insert.core.rules import Reason
 from tui_insert.core.sources import Source
@@ -77,6 +77,9 @@ class TableProgress:
     # and seconds spent in the waits it was told of (for locks, for stores to come back).
     retries: int = 0
     waited: float = 0.0
+    # A table whose records refer to others (orders): what its records wait for, if they do,
+    # and how many ids of the tables it refers to have reached its node.
+    held: HeldBack | None = None
     clock: Callable[[], float] = time.monotonic
 
     @property
@@ -362,6 +365,9 @@ class Run:
                     progress.total = max(message.total, message.processed)
                     progress.estimated = message.estimated
                     progress.processed = message.processed
+                    continue
+                if isinstance(message, HeldBack):
+                    progress.held = message
                     continue
                 kind = message[0]
                 if kind == "waiting":

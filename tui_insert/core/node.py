@@ -40,6 +40,7 @@ import random
 import signal
 import sys
 import threading
+import time
 from array import array
 from collections import Counter
 from collections.abc import Hashable, Iterable, Iterator, Sequence
@@ -93,6 +94,21 @@ class Progress(NamedTuple):
     estimated: bool  # `total` is an estimate until the input has been read whole
     codes: dict[str, int]  # reason code -> count, in this chunk
     recent: list[tuple[int, Any, list[rules.Reason] | None]]
+
+
+class HeldBack(NamedTuple):
+    """To the parent, from a node whose records refer to other tables (orders), while they
+    wait for those and when that ends: how many of its records wait (0: none), how many ids of
+    each table they name have not arrived yet, and how many ids of each table have arrived
+    (since the node started, or since that table was last emptied)."""
+
+    records: int
+    missing: dict[str, int]
+    arrived: dict[str, int]
+
+
+# Seconds between two HeldBack messages of a wait, at least.
+HELD_BACK_SECONDS = 0.2
 
 
 class TableDone(NamedTuple):
@@ -261,6 +277,9 @@ class TableNode:
         self.spool: SpoolWriter | None = None
         self._counts = [0, 0, 0]  # processed, inserted, rejected
         self._send_lock = threading.Lock()
+        # Per worker waiting for references: its records that wait, and for which ids.
+        self._held: dict[int, tuple[int, dict[str, set[int]]]] = {}
+        self._held_lock = threading.Lock()
         # How many chunks the workers may hold at once (read, not yet committed). With a
         # simulated latency, every worker: their waits overlap. Without, the work is the
         # interpreter's, which runs one thread at a time: more chunks at once would only take
@@ -478,21 +497,60 @@ class TableNode:
         return not self.stop_requested.is_set()
 
     def _await_references(self, checked: list[tuple]) -> bool:
-        """Wait until each user and product these orders name is stored or never will be."""
+        """Wait until each user and product these orders name is stored or never will be,
+        telling the parent what is held back meanwhile."""
         stop = self.stop_requested
-        for column, name in self._referred:
-            reference = self.references[name]
-            pending = [c[column] for c in checked if c[column] is not None]
+        pending = {name: self._named(checked, column) for column, name in self._referred}
+        told = 0.0
+        while True:
+            for name, ids in pending.items():
+                reference = self.references[name]
+                with reference.changed:
+                    if ids:
+                        found = set() if reference.done else reference.ids.found_in(ids)
+                        pending[name] = [] if reference.done else [i for i in ids if i not in found]
+            waiting_on = next((name for name, ids in pending.items() if ids), None)
+            if waiting_on is None or stop.is_set():
+                break
+            now = time.monotonic()
+            if now - told >= HELD_BACK_SECONDS:
+                told = now
+                self._held_back(threading.get_ident(), checked, pending)
+            reference = self.references[waiting_on]
             with reference.changed:
-                while pending:
-                    found = reference.ids.found_in(pending)
-                    pending = [i for i in pending if i not in found]
-                    if not pending or reference.done:
-                        break
-                    if stop.is_set():
-                        return False
+                if not reference.done:
                     reference.changed.wait(0.25)
+        if told:
+            self._held_back(threading.get_ident(), checked, None)
         return not stop.is_set()
+
+    def _held_back(
+        self, worker: int, checked: list[tuple], pending: dict[str, list[int]] | None
+    ) -> None:
+        """A worker's records still wait for the ids `pending` (None: no longer): tell the
+        parent what all the workers' records wait for."""
+        with self._held_lock:
+            if pending is None:
+                self._held.pop(worker, None)
+            else:
+                sets = {name: set(ids) for name, ids in pending.items()}
+                columns = [column for column, _ in self._referred]
+                names = [name for _, name in self._referred]
+                waiting = sum(
+                    any(c[col] in sets[name] for col, name in zip(columns, names, strict=True))
+                    for c in checked
+                )
+                self._held[worker] = (waiting, sets)
+            records = sum(waiting for waiting, _ in self._held.values())
+            missing = {
+                name: len(set().union(*(sets[name] for _, sets in self._held.values())))
+                for _, name in self._referred
+            }
+        arrived = {}
+        for name, reference in self.references.items():
+            with reference.changed:
+                arrived[name] = len(reference.ids)
+        self._send(HeldBack(records, missing, arrived))
 
     def _commit(self, start: int, given: Sequence[Any], records: list[Any], checked: list) -> None:
         """Decide and store one chunk; a store failing in a way that may pass (a server away,

@@ -5,12 +5,24 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
-from textual.widgets import ProgressBar, Static
+from textual.widgets import ProgressBar, Sparkline, Static
 
 from tui_insert.core.engine import TableProgress
+from tui_insert.core.node import HeldBack
 from tui_insert.core.rules import visible
-from tui_insert.ui.outcome_text import outage_line, outcome_line, rate, wait_line
+from tui_insert.ui.outcome_text import (
+    held_line,
+    ids_line,
+    outage_line,
+    outcome_line,
+    rate,
+    time_left,
+    wait_line,
+)
 from tui_insert.ui.recent_outcomes import RecentOutcomes
+
+# The sparkline's bars: records a second, over the run's last this many seconds.
+RATE_SECONDS = 60
 
 
 def counts_text(progress: TableProgress, width: int) -> str:
@@ -46,20 +58,33 @@ class DatabasePanel(Vertical):
         self._bar = ProgressBar(total=None, show_eta=False, id="progress")
         self._counts = Static("waiting", id="counts", markup=False)
         self._rate = Static("", id="rate", markup=False)
+        self._rates = Sparkline([], id="rates")
+        # The processed count at the end of each whole second of the run so far.
+        self._seconds: list[int] = []
+        # What its records wait for, and what has reached it of the tables they refer to.
+        self._held = Static("", id="held", markup=False)
+        self._flow = Static("", id="flow", markup=False)
         self._recent = RecentOutcomes(id="recent")
 
     def compose(self) -> ComposeResult:
         yield self._bar
         yield self._counts
         yield self._rate
+        yield self._rates
+        yield self._held
+        yield self._flow
         yield self._recent
 
     def clear(self, message: str = "waiting") -> None:
         self._last_position = 0
+        self._seconds = []
         self.border_subtitle = message
+        self._set_state("")
         self._bar.update(total=1, progress=0)
         self._counts.update(message)
         self._rate.update("")
+        self._show_rates()
+        self._show_held(None, done=True)
         self._recent.clear()
 
     def show(self, progress: TableProgress, seconds: float) -> None:
@@ -67,6 +92,15 @@ class DatabasePanel(Vertical):
         self._bar.update(total=progress.shown_total or None, progress=progress.processed)
         outage = progress.outage
         self.border_subtitle = _state(progress, self.server)
+        self._set_state(
+            "failed"
+            if progress.error
+            else "done"
+            if progress.done
+            else "held"
+            if outage or progress.waiting or (progress.held and progress.held.records)
+            else "running"
+        )
         self._counts.update(counts_text(progress, self._counts.content_size.width))
         # A store failing, or a wait for another writer's lock, is said where the rate stands
         # still.
@@ -77,11 +111,62 @@ class DatabasePanel(Vertical):
         elif waiting is not None:
             self._rate.update(wait_line(*waiting))
         else:
-            self._rate.update(f"{rate(progress.processed, seconds)} records/s")
+            per_second = rate(progress.processed, seconds)
+            line = f"{per_second} records/s"
+            left = (
+                ""
+                if progress.done
+                else time_left(progress.processed, progress.shown_total, self._recent_rate())
+            )
+            if left:
+                line = f"{line} · {left}"
+                if len(line) > self._rate.content_size.width:  # a narrow panel
+                    line = f"{per_second}/s · {left}"
+            self._rate.update(line)
+        self._note_second(progress.processed, seconds)
+        self._show_held(progress.held, done=progress.done)
         fresh = [entry for entry in list(progress.recent) if entry[0] > self._last_position]
         if fresh:
             self._last_position = fresh[-1][0]
             self._recent.add(outcome_line(*entry) for entry in fresh)
+
+    def _note_second(self, processed: int, seconds: float) -> None:
+        """The sparkline: records in each whole second of the run, the last RATE_SECONDS."""
+        marks = self._seconds
+        whole = int(seconds)
+        if whole > len(marks):
+            # Seconds that passed between two refreshes share out what they processed.
+            last = marks[-1] if marks else 0
+            steps = whole - len(marks)
+            marks.extend(last + (processed - last) * (i + 1) // steps for i in range(steps))
+            self._show_rates()
+
+    def _show_rates(self) -> None:
+        """A bar a second, the latest at the right; the seconds before the run are 0."""
+        marks = self._seconds
+        counts = [b - a for a, b in zip([0, *marks], marks, strict=False)]
+        bars = min(self._rates.content_size.width or RATE_SECONDS, RATE_SECONDS)
+        self._rates.data = [0] * (bars - len(counts)) + counts[-bars:]
+
+    def _recent_rate(self) -> float:
+        """Records a second over the last few whole seconds (0 before the first one)."""
+        marks = self._seconds[-4:]
+        if len(self._seconds) < 2:
+            return self._seconds[0] if self._seconds else 0.0
+        return (marks[-1] - marks[0]) / (len(marks) - 1)
+
+    def _show_held(self, held: HeldBack | None, *, done: bool) -> None:
+        text = held_line(self.table, held) if held is not None and not done else ""
+        self._held.update(text)
+        self._held.display = bool(text)
+        flow = ids_line(held.arrived) if held is not None else ""
+        self._flow.update(flow)
+        self._flow.display = bool(flow)
+
+    def _set_state(self, state: str) -> None:
+        """A class per state for its colour: -running, -held, -done, -failed."""
+        for name in ("running", "held", "done", "failed"):
+            self.set_class(name == state, f"-{name}")
 
 
 # Reasons of an outage that mean a connection to open again (postgres.py's words).

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import PurePath
 from typing import Any
 
+from tui_insert.core.node import HeldBack
 from tui_insert.core.rules import Reason, show, visible
 from tui_insert.core.waiting import Wait
 
@@ -24,6 +25,33 @@ def rate(count: int, seconds: float) -> str:
         return "—"
     per_second = count / seconds
     return f"{per_second:,.0f}" if per_second >= 10 else f"{per_second:.1f}"
+
+
+def time_left(processed: int, total: int, per_second: float) -> str:
+    """'12 s left', '3 min left', or '' when there is no telling."""
+    if per_second <= 0 or total <= processed:
+        return ""
+    seconds = (total - processed) / per_second
+    if seconds < 60:
+        return f"{max(seconds, 1):.0f} s left"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min left"
+    return f"{seconds / 3600:.1f} h left"
+
+
+def held_line(table: str, held: HeldBack) -> str:
+    """'1,204 orders wait for 311 users, 2 products' ('' when none waits)."""
+    if not held.records:
+        return ""
+    what = ", ".join(f"{count:,} {name}" for name, count in held.missing.items() if count)
+    records = table if held.records != 1 else table.removesuffix("s")
+    return f"{held.records:,} {records} wait for {what}"
+
+
+def ids_line(arrived: dict[str, int]) -> str:
+    """'ids in: 412,000 users, 980,000 products': what has reached the node of the tables
+    its records refer to."""
+    return "ids in: " + ", ".join(f"{count:,} {name}" for name, count in arrived.items())
 
 
 def wait_line(wait: Wait, seconds: float | None = None) -> str:
