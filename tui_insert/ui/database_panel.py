@@ -64,6 +64,8 @@ class DatabasePanel(Vertical):
         # What its records wait for, and what has reached it of the tables they refer to.
         self._held = Static("", id="held", markup=False)
         self._flow = Static("", id="flow", markup=False)
+        self._held_shown: HeldBack | None = None
+        self._done_shown = False
         self._recent = RecentOutcomes(id="recent")
 
     def compose(self) -> ComposeResult:
@@ -84,6 +86,7 @@ class DatabasePanel(Vertical):
         self._counts.update(message)
         self._rate.update("")
         self._show_rates()
+        self._held_shown, self._done_shown = None, False
         self._show_held(None, done=True)
         self._recent.clear()
 
@@ -156,6 +159,9 @@ class DatabasePanel(Vertical):
         return (marks[-1] - marks[0]) / (len(marks) - 1)
 
     def _show_held(self, held: HeldBack | None, *, done: bool) -> None:
+        if held is self._held_shown and done == self._done_shown:
+            return  # nothing new: no text to lay out again
+        self._held_shown, self._done_shown = held, done
         text = held_line(self.table, held) if held is not None and not done else ""
         self._held.update(text)
         self._held.display = bool(text)
