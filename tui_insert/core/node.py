@@ -518,7 +518,8 @@ class TableNode:
                 self._held_back(threading.get_ident(), checked, pending)
             reference = self.references[waiting_on]
             with reference.changed:
-                if not reference.done:
+                # Unless what it waits for came meanwhile (its notice is then gone): wait.
+                if not (reference.done or reference.ids.found_in(pending[waiting_on])):
                     reference.changed.wait(0.25)
         if told:
             self._held_back(threading.get_ident(), checked, None)

@@ -21,7 +21,7 @@ from tui_insert.ui.outcome_text import (
 )
 from tui_insert.ui.recent_outcomes import RecentOutcomes
 
-# The sparkline's bars: records a second, over the run's last this many seconds.
+# The sparkline: a bar for each of the run's last seconds (at most this many), its records.
 RATE_SECONDS = 60
 
 
