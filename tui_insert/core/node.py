@@ -375,6 +375,8 @@ class TableNode:
         if self.error is not None:
             self._send(("failed", self.error))
         elif self.done:
+            if self.references:  # what reached it in all, whether it waited or not
+                self._send(HeldBack(0, dict.fromkeys(self.references, 0), self._arrived()))
             self._send(("done",))
         else:
             self._send(("stopped",))
@@ -547,11 +549,15 @@ class TableNode:
                 name: len(set().union(*(sets[name] for _, sets in self._held.values())))
                 for _, name in self._referred
             }
+        self._send(HeldBack(records, missing, self._arrived()))
+
+    def _arrived(self) -> dict[str, int]:
+        """How many ids of each table referred to have reached this node."""
         arrived = {}
         for name, reference in self.references.items():
             with reference.changed:
                 arrived[name] = len(reference.ids)
-        self._send(HeldBack(records, missing, arrived))
+        return arrived
 
     def _commit(self, start: int, given: Sequence[Any], records: list[Any], checked: list) -> None:
         """Decide and store one chunk; a store failing in a way that may pass (a server away,

@@ -21,6 +21,7 @@ from tui_insert.ui.outcome_text import (
 )
 from tui_insert.ui.recent_outcomes import RecentOutcomes
 
+_NOTHING_SHOWN = object()
 # The sparkline: a bar for each of the run's last seconds (at most this many), its records.
 RATE_SECONDS = 60
 
@@ -64,7 +65,7 @@ class DatabasePanel(Vertical):
         # What its records wait for, and what has reached it of the tables they refer to.
         self._held = Static("", id="held", markup=False)
         self._flow = Static("", id="flow", markup=False)
-        self._held_shown: HeldBack | None = None
+        self._held_shown: object = _NOTHING_SHOWN  # the news those two lines show
         self._done_shown = False
         self._recent = RecentOutcomes(id="recent")
 
@@ -86,7 +87,7 @@ class DatabasePanel(Vertical):
         self._counts.update(message)
         self._rate.update("")
         self._show_rates()
-        self._held_shown, self._done_shown = None, False
+        self._held_shown = _NOTHING_SHOWN
         self._show_held(None, done=True)
         self._recent.clear()
 
