@@ -18,7 +18,7 @@ import stat
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
@@ -39,24 +39,23 @@ from tui_insert.terminal_progress import TerminalProgress
 COMMANDS = ("run", "serve", "browse", "reset", "generate")
 
 
-def _workers(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if not 1 <= value <= MAX_WORKERS:
-        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_WORKERS}, got {value}")
-    return value
+def _whole_number(low: int, high: int) -> Callable[[str], int]:
+    """An option's type: a whole number from `low` to `high`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {value}")
+        return value
+
+    return parse
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be from 1 to 65535, got {value}")
-    return value
+_workers = _whole_number(1, MAX_WORKERS)
+_port = _whole_number(1, 65535)
 
 
 MAX_LATENCY = 10.0
@@ -656,9 +655,9 @@ def serve_command(args: argparse.Namespace) -> int:
         )
     find_sources(args.data, {name: getattr(args, name) for name in TABLES})  # a mistake now
     options = ["--db-dir", str(args.db_dir), "--workers", str(args.workers)]
-    options += ["--retry-for", f"{args.retry_for:g}s"]
+    options += ["--retry-for", format_duration(args.retry_for)]
     if args.latency is not None:
-        options += ["--latency", f"{args.latency * 1000:g}ms"]
+        options += ["--latency", format_duration(args.latency)]
     if args.data is not None:
         options += ["--data", str(args.data)]
     for name in TABLES:

@@ -508,9 +508,11 @@ class TableNode:
             for name, ids in pending.items():
                 reference = self.references[name]
                 with reference.changed:
-                    if ids:
-                        found = set() if reference.done else reference.ids.found_in(ids)
-                        pending[name] = [] if reference.done else [i for i in ids if i not in found]
+                    if reference.done:
+                        pending[name] = []
+                    elif ids:
+                        found = reference.ids.found_in(ids)
+                        pending[name] = [i for i in ids if i not in found]
             waiting_on = next((name for name, ids in pending.items() if ids), None)
             if waiting_on is None or stop.is_set():
                 break
@@ -537,11 +539,8 @@ class TableNode:
                 self._held.pop(worker, None)
             else:
                 sets = {name: set(ids) for name, ids in pending.items()}
-                columns = [column for column, _ in self._referred]
-                names = [name for _, name in self._referred]
                 waiting = sum(
-                    any(c[col] in sets[name] for col, name in zip(columns, names, strict=True))
-                    for c in checked
+                    any(c[column] in sets[name] for column, name in self._referred) for c in checked
                 )
                 self._held[worker] = (waiting, sets)
             records = sum(waiting for waiting, _ in self._held.values())

@@ -96,15 +96,7 @@ class DatabasePanel(Vertical):
         self._bar.update(total=progress.shown_total or None, progress=progress.processed)
         outage = progress.outage
         self.border_subtitle = _state(progress, self.server)
-        self._set_state(
-            "failed"
-            if progress.error
-            else "done"
-            if progress.done
-            else "held"
-            if outage or progress.waiting or (progress.held and progress.held.records)
-            else "running"
-        )
+        self._set_state(_standing(progress))
         self._counts.update(counts_text(progress, self._counts.content_size.width))
         # A store failing, or a wait for another writer's lock, is said where the rate stands
         # still.
@@ -154,10 +146,9 @@ class DatabasePanel(Vertical):
 
     def _recent_rate(self) -> float:
         """Records a second over the last few whole seconds (0 before the first one)."""
-        marks = self._seconds[-4:]
-        if len(self._seconds) < 2:
-            return self._seconds[0] if self._seconds else 0.0
-        return (marks[-1] - marks[0]) / (len(marks) - 1)
+        seconds = self._seconds
+        marks = seconds[-4:] if len(seconds) > 1 else [0, *seconds]
+        return (marks[-1] - marks[0]) / (len(marks) - 1) if len(marks) > 1 else 0.0
 
     def _show_held(self, held: HeldBack | None, *, done: bool) -> None:
         if held is self._held_shown and done == self._done_shown:
@@ -174,6 +165,18 @@ class DatabasePanel(Vertical):
         """A class per state for its colour: -running, -held, -done, -failed."""
         for name in ("running", "held", "done", "failed"):
             self.set_class(name == state, f"-{name}")
+
+
+def _standing(progress: TableProgress) -> str:
+    """The state the panel's colour shows: failed, done, held (waiting for a store or for the
+    records of another table) or running."""
+    if progress.error:
+        return "failed"
+    if progress.done:
+        return "done"
+    if progress.outage or progress.waiting or (progress.held and progress.held.records):
+        return "held"
+    return "running"
 
 
 # Reasons of an outage that mean a connection to open again (postgres.py's words).
