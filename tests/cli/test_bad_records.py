@@ -116,11 +116,17 @@ def test_the_summary_reads_back_a_rejected_record_nested_as_deep_as_allowed(
     tmp_path: Path,
 ) -> None:
     from tests.helpers import running
-    from tui_insert.core.report import rejected_lines
+    from tui_insert.core.rejected import RejectedRecords
 
     record = '{"id": 1, "name": "", "email": "a@b.co", "x": ' + nest(1023) + "}"  # 1,024 deep
     data = write_users(tmp_path / "data", ".jsonl", [record])
     with running(tmp_path / "db", data) as run:
         assert run.wait(120) and run.state == "completed", run.error
-        (lines,) = list(rejected_lines(run))
-    assert lines == ["users #1 id=1  invalid_name: name is empty"]
+        rejected = RejectedRecords.of(run)
+    try:
+        assert list(rejected.index()) == [1]
+        assert [
+            r.text for r in (rejected.view()[0], rejected.view("users", "invalid_name")[0])
+        ] == ["users #1 id=1  invalid_name: name is empty"] * 2
+    finally:
+        rejected.close()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Log
+from textual.widgets import DataTable
 
 from tests.helpers import count_rows, dump
 from tests.ui.polling import until, workers_done
@@ -21,7 +21,9 @@ from tui_insert.core.stores import store_targets
 from tui_insert.ui.app import TuiInsertApp, make_app
 from tui_insert.ui.confirm_screen import ConfirmScreen
 from tui_insert.ui.database_panel import DatabasePanel
+from tui_insert.ui.reason_list import ReasonList
 from tui_insert.ui.recent_outcomes import RecentOutcomes
+from tui_insert.ui.rejected_list import RejectedList
 from tui_insert.ui.run_settings import RunSettings
 from tui_insert.ui.summary_screen import SummaryScreen
 
@@ -59,18 +61,21 @@ async def test_sample_run_ends_on_the_summary_with_the_exact_counts(db_dir: Path
             ["products", "products.db", "10", "9", "1", "90.0%"],
             ["orders", "orders.db", "10", "7", "3", "70.0%"],
         ]
-        reasons = table_rows(app.screen.query_one("#reasons", DataTable))
-        assert sorted(reasons) == sorted(
-            [
-                ["users", "duplicate_email", "1"],
-                ["users", "invalid_name", "1"],
-                ["products", "invalid_price", "1"],
-                ["orders", "unknown_user", "2"],
-                ["orders", "invalid_quantity", "2"],
-                ["orders", "unknown_product", "1"],
-            ]
-        )
-        rejected = app.screen.query_one("#rejected", Log).lines
+        reasons = app.screen.query_one("#reasons", ReasonList)
+        lines = [reasons.render_line(y).text.split() for y in range(7)]
+        assert lines[0] == ["every", "rejected", "record", "6"]
+        assert [(line[0], line[1], line[3]) for line in lines[1:]] == [
+            ("users", "duplicate_email", "1"),
+            ("users", "invalid_name", "1"),
+            ("products", "invalid_price", "1"),
+            ("orders", "unknown_user", "2"),
+            ("orders", "invalid_quantity", "2"),
+            ("orders", "unknown_product", "1"),
+        ]
+        # Bars as long as their counts, the longest count's as wide as there is room.
+        bars = [len(line[2]) for line in lines[1:]]
+        assert bars[3] == bars[4] > 40 and all(abs(2 * n - bars[3]) <= 1 for n in bars[:3])
+        rejected = listed(app)
         assert len(rejected) == 6
         assert rejected[0] == (
             "users #8 id=8  duplicate_email: alice@example.com is already used by user 1"
@@ -156,7 +161,7 @@ async def test_markup_and_escapes_in_data_show_literally(tmp_path: Path, db_dir:
     async with app.run_test(size=(200, 40)) as pilot:
         await settle(pilot)
         assert isinstance(app.screen, SummaryScreen)
-        lines = app.screen.query_one("#rejected", Log).lines
+        lines = listed(app)
         assert '"[bold red]Mallory[/]"' in lines[0]
         assert '"[/]"' in lines[1]
         assert '"[@click=app.quit]x"' in lines[2]
@@ -272,6 +277,12 @@ async def test_s_pressed_again_during_a_run_shows_one_notice(db_dir: Path) -> No
         await pilot.press("q")
 
 
+def listed(app: TuiInsertApp) -> list[str]:
+    """The records the summary's list shows (all of them, as lines)."""
+    records = app.screen.query_one("#rejected", RejectedList).records
+    return [records[i].text for i in range(len(records))]
+
+
 def many_rejected(tmp_path: Path, count: int = 60) -> Path:
     data = tmp_path / "data"
     data.mkdir()
@@ -289,13 +300,22 @@ async def test_the_summary_list_takes_end_and_page_down_at_once(
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         assert isinstance(app.screen, SummaryScreen)
-        log = app.screen.query_one("#rejected", Log)
-        assert app.screen.focused is log  # and it shows: its left edge is marked
-        assert log.max_scroll_y > 0
+        shown = app.screen.query_one("#rejected", RejectedList)
+        # The reasons have the keys (their left edge is marked), and these keys scroll the
+        # records of the reason chosen.
+        assert app.screen.focused is app.screen.query_one("#reasons", ReasonList)
+        assert shown.max_scroll_y > 0
         await pilot.press("pagedown")
-        assert log.scroll_y > 0
+        assert shown.scroll_y > 0
         await pilot.press("end")
-        assert log.scroll_y == log.max_scroll_y
+        await pilot.wait_for_scheduled_animations()
+        assert shown.scroll_y == shown.max_scroll_y
+        await pilot.press("home")
+        await pilot.wait_for_scheduled_animations()
+        assert shown.scroll_y == 0
+        # Tab gives the list itself the keys.
+        await pilot.press("tab", "down")
+        assert app.screen.focused is shown and shown.scroll_y == 1
 
 
 async def test_rejected_records_start_under_the_headings(db_dir: Path) -> None:
@@ -303,9 +323,9 @@ async def test_rejected_records_start_under_the_headings(db_dir: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         assert isinstance(app.screen, SummaryScreen)
-        log = app.screen.query_one("#rejected", Log)
+        shown = app.screen.query_one("#rejected", RejectedList)
         for heading in app.screen.query(".heading"):
-            assert log.content_region.x == heading.content_region.x
+            assert shown.content_region.x == heading.content_region.x
 
 
 async def test_while_the_question_is_open_only_quit_applies(db_dir: Path) -> None:

@@ -45,6 +45,10 @@ DEFAULT_WORKERS = 1
 MAX_WORKERS = 64
 CHUNK_SIZE = 10_000
 RECENT = 200
+# A table's timeline keeps a point at most this often, then half as often each time it
+# reaches TIMELINE_POINTS: a few thousand points, however long the run.
+TIMELINE_STEP = 0.02
+TIMELINE_POINTS = 4096
 
 
 @dataclass
@@ -80,13 +84,32 @@ class TableProgress:
     # A table whose records refer to others (orders): what its records wait for, if they do,
     # and how many ids of the tables it refers to have reached its node.
     held: HeldBack | None = None
+    # How the records were decided over time, for a timeline: (seconds since the run started,
+    # records processed by then).
+    timeline: list[tuple[float, int]] = field(default_factory=list)
     clock: Callable[[], float] = time.monotonic
+    _timeline_step: float = field(default=TIMELINE_STEP, init=False, repr=False)
 
     @property
     def elapsed(self) -> float:
         if self.started_at is None:
             return 0.0
         return (self.finished_at or self.clock()) - self.started_at
+
+    def note_processed(self, processed: int) -> None:
+        """`processed` records are decided now, for the timeline."""
+        self.processed = processed
+        if self.started_at is None:
+            return
+        at = self.clock() - self.started_at
+        points = self.timeline
+        if points and at - points[-1][0] < self._timeline_step:
+            points[-1] = (points[-1][0], processed)  # a point per step, with its latest count
+            return
+        points.append((at, processed))
+        if len(points) >= TIMELINE_POINTS:
+            del points[1::2]
+            self._timeline_step *= 2
 
     @property
     def shown_total(self) -> int:
@@ -364,7 +387,7 @@ class Run:
                     progress.inserted, progress.rejected = message.inserted, message.rejected
                     progress.total = max(message.total, message.processed)
                     progress.estimated = message.estimated
-                    progress.processed = message.processed
+                    progress.note_processed(message.processed)
                     continue
                 if isinstance(message, HeldBack):
                     progress.held = message
@@ -378,6 +401,7 @@ class Run:
                     progress.total = progress.processed
                     progress.estimated = False
                     progress.finished_at = self.clock()
+                    progress.note_processed(progress.processed)
                     progress.done = True
                     progress.end_waits()
                     return

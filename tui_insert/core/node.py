@@ -92,7 +92,7 @@ class Progress(NamedTuple):
     rejected: int
     total: int
     estimated: bool  # `total` is an estimate until the input has been read whole
-    codes: dict[str, int]  # reason code -> count, in this chunk
+    codes: dict[str, int]  # reason code -> records with it, in this chunk
     recent: list[tuple[int, Any, list[rules.Reason] | None]]
 
 
@@ -691,7 +691,7 @@ class TableNode:
     ) -> None:
         rejected_reasons = [why for why in reasons if why is not None]
         rejected = len(rejected_reasons)
-        codes = Counter([r[1] for why in rejected_reasons for r in why])  # r[1]: the code
+        codes = records_per_code(rejected_reasons)
         counts = self._counts
         counts[0] += len(reasons)
         counts[1] += len(reasons) - rejected
@@ -713,3 +713,14 @@ class TableNode:
         if not self.done and self._chunks is not None and self._committed == self._chunks:
             self.done = True
             self._announce(TableDone())
+
+
+def records_per_code(rejected_reasons: list[list[rules.Reason]]) -> Counter[str]:
+    """How many of the records have each reason code: a record with two reasons of one code
+    (two fields missing) counts once for it, as the summary lists it once under that code."""
+    codes = Counter([r[1] for why in rejected_reasons for r in why])  # r[1]: the code
+    for why in [w for w in rejected_reasons if len(w) > 1 and len(w) != len({r[1] for r in w})]:
+        for code, count in Counter([r[1] for r in why]).items():
+            if count > 1:
+                codes[code] -= count - 1
+    return codes

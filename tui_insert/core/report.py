@@ -21,7 +21,7 @@ import msgspec
 import orjson
 
 from tui_insert.core.errors import StoreError, StoreUnavailable
-from tui_insert.core.jsonio import MAX_DEPTH, dumps, loads
+from tui_insert.core.jsonio import dumps
 from tui_insert.core.rules import BadRecord, Reason, given_id, show, visible
 
 if TYPE_CHECKING:
@@ -399,6 +399,8 @@ class TableSummary:
     seconds: float
     retries: int = 0  # tries made again after the store failed
     waited: float = 0.0  # seconds in the waits told of (locks, outages)
+    # (seconds since the run started, records decided by then), from the start to the end
+    timeline: tuple[tuple[float, int], ...] = ()
 
     @property
     def success_rate(self) -> float:
@@ -412,7 +414,7 @@ class RunSummary:
     state: str
     seconds: float
     tables: list[TableSummary]
-    reasons: list[tuple[str, str, int]]  # (table, reason code, count), most frequent first
+    reasons: list[tuple[str, str, int]]  # (table, reason code, records), most frequent first
 
     @property
     def rejected(self) -> int:
@@ -423,7 +425,15 @@ def summarize(run: Run) -> RunSummary:
     """A finished run's figures."""
     tables = [
         TableSummary(
-            name, p.database, p.processed, p.inserted, p.rejected, p.elapsed, p.retries, p.waited
+            name,
+            p.database,
+            p.processed,
+            p.inserted,
+            p.rejected,
+            p.elapsed,
+            p.retries,
+            p.waited,
+            tuple(p.timeline),
         )
         for name, p in run.progress.items()
     ]
@@ -433,21 +443,3 @@ def summarize(run: Run) -> RunSummary:
         for code, count in p.reason_counts.most_common()
     ]
     return RunSummary(run.state, run.elapsed, tables, reasons)
-
-
-def rejected_lines(run: Run, batch: int = 20_000) -> Iterator[list[str]]:
-    """Every rejected record of a finished run with its reasons, one line each, safe to show,
-    in batches (a million-record run may have a hundred thousand)."""
-    lines: list[str] = []
-    for name in run.progress:
-        with open(rejects_spool(run.spool_dir, name), "rb") as f:
-            for line in f:
-                entry = loads(line, MAX_DEPTH + 1)  # the record, wrapped in its entry
-                record_id = given_id(entry.get("record"))
-                why = "; ".join(f"{r['code']}: {visible(r['message'])}" for r in entry["reasons"])
-                lines.append(f"{name} #{entry['position']} id={show(record_id, 30)}  {why}")
-                if len(lines) == batch:
-                    yield lines
-                    lines = []
-    if lines:
-        yield lines

@@ -24,7 +24,8 @@ from textual.worker import Worker
 from tui_insert.core.browse import BrowseError
 from tui_insert.core.engine import Cancelled, Run
 from tui_insert.core.errors import StoreError, UserError
-from tui_insert.core.report import RunSummary, rejected_lines, summarize
+from tui_insert.core.rejected import RejectedRecords
+from tui_insert.core.report import RunSummary, summarize
 from tui_insert.core.reset import reset_stores
 from tui_insert.core.stores.base import Target
 from tui_insert.core.waiting import Stopped, Wait
@@ -68,7 +69,7 @@ class TuiInsertApp(App[int]):
         self._first_run = first_run
         self.run_in_progress: Run | None = None
         self.summary: RunSummary | None = None
-        self.rejected: list[str] = []  # the last completed run's rejected records, as lines
+        self.rejected: RejectedRecords | None = None  # the last completed run's
         self._number = 0  # counts runs, so that a stopped run's late news is ignored
         targets = settings.targets
         self.main = MainScreen(
@@ -111,8 +112,7 @@ class TuiInsertApp(App[int]):
         with `reset`)."""
         settings = self.settings
         self._number += 1
-        self.summary = None
-        self.rejected = []
+        self._forget_summary()
         self.main.clear_panels()
         self.main.set_status(f"Running: {self._how}")
         run = prepared or settings.new_run(reset=reset, clock=self.clock)
@@ -131,6 +131,7 @@ class TuiInsertApp(App[int]):
         """In a thread: prepare (if need be), start and wait for `run`, then report how it
         ended."""
         error = None
+        rejected = None
         try:
             if prepare:
                 run.prepare()
@@ -139,13 +140,8 @@ class TuiInsertApp(App[int]):
             if run.state == "failed":
                 error = f"the run could not complete: {run.error}"
             elif run.state == "completed":
-                # The figures first; the rejected records follow as they are read.
-                self.post_message(RunEnded(number, summarize(run), None))
-                for lines in rejected_lines(run):
-                    if number != self._number:  # a new run, a reset or quitting
-                        break
-                    self.post_message(RejectedRead(number, lines))
-                return
+                rejected = RejectedRecords.of(run)  # open before the run removes its spool
+                self.post_message(RunEnded(number, summarize(run), None, rejected))
         except Cancelled:
             pass
         except UserError as e:
@@ -156,26 +152,32 @@ class TuiInsertApp(App[int]):
             error = f"the run could not complete: {type(e).__name__}: {e}"
         finally:
             run.close()
-        self.post_message(RunEnded(number, None, error))
+        if rejected is None:
+            self.post_message(RunEnded(number, None, error))
+            return
+        # The figures are on show; the rejected records are listed as they are found.
+        for found in rejected.index(stopped=lambda: number != self._number):
+            self.post_message(RejectedRead(number, found))
 
     @on(RejectedRead)
     def _more_rejected(self, message: RejectedRead) -> None:
         if message.number != self._number:
             return
-        self.rejected.extend(message.lines)
         for screen in self.screen_stack:
             if isinstance(screen, SummaryScreen):
                 screen.show_rejected()
 
     @on(RunEnded)
     def _run_ended(self, message: RunEnded) -> None:
-        if message.number != self._number:
-            return  # a run that was stopped for a rerun or a reset
+        if message.number != self._number:  # a run that was stopped for a rerun or a reset
+            if message.rejected is not None:
+                message.rejected.close()
+            return
         self.refresh_panels()
         if message.error is not None:
             self.main.set_status(f"Error: {message.error}", error=True)
-        elif message.summary is not None:
-            self.summary = message.summary
+        elif message.summary is not None and message.rejected is not None:
+            self.summary, self.rejected = message.summary, message.rejected
             seconds, latency = message.summary.seconds, self.settings.latency_text
             self.main.set_status(f"Completed in {seconds:.2f} s, {latency}.")
             top = self.screen_stack[-1] if self.screen_stack else None  # none while exiting
@@ -261,7 +263,7 @@ class TuiInsertApp(App[int]):
 
     async def _reset(self) -> None:
         self.run_in_progress = None
-        self.summary = None
+        self._forget_summary()
         for screen in self.screen_stack:
             if isinstance(screen, BrowserScreen):
                 await screen.release()  # its connections, while the tables are emptied
@@ -290,8 +292,15 @@ class TuiInsertApp(App[int]):
         self.main.clear_panels("emptied")
         self.main.set_status(f"Databases emptied ({rows:,} rows removed).")
 
+    def _forget_summary(self) -> None:
+        """The last run's summary is of no run on show any more."""
+        self.summary = None
+        if self.rejected is not None:
+            self.rejected.close()
+            self.rejected = None
+
     def action_summary(self) -> None:
-        if self.summary is not None:
+        if self.summary is not None and self.rejected is not None:
             self.push_screen(SummaryScreen(self.summary, self.rejected))
         else:
             self._tell_once("The summary opens when a run has completed.")
@@ -302,6 +311,7 @@ class TuiInsertApp(App[int]):
     async def action_quit(self) -> None:
         self._quitting.set()
         await self.stop_run()
+        self._forget_summary()
         self.exit(0)
 
 

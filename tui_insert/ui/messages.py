@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
+from tui_insert.core.rejected import RejectedRecords
 from tui_insert.core.report import RunSummary
 from tui_insert.core.waiting import Wait
 
@@ -17,14 +18,15 @@ class RunEnded(Message):
     number: int
     summary: RunSummary | None  # the figures of a completed run
     error: str | None  # why it could not complete (None: completed or stopped)
+    rejected: RejectedRecords | None = None  # a completed run's, found as RejectedRead says
 
 
 @dataclass
 class RejectedRead(Message):
-    """More of the finished run's rejected records, read from its spool, as lines."""
+    """More of the finished run's rejected records have been found in its spool."""
 
     number: int
-    lines: list[str]
+    found: int  # so far
 
 
 @dataclass

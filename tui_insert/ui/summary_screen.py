@@ -1,31 +1,44 @@
-"""The summary of a finished run: per database figures, reasons by code, every rejected record."""
+"""The summary of a finished run: per database figures and bars, when each database did its
+work, the rejections by reason as bars, and the rejected records of the reason chosen."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Log, Static
+from textual.widgets import DataTable, Footer, Static
 
+from tui_insert.core.rejected import RejectedRecords
 from tui_insert.core.report import RunSummary
+from tui_insert.ui.reason_list import ReasonList
+from tui_insert.ui.rejected_list import RejectedList
+from tui_insert.ui.run_charts import RunCharts
 from tui_insert.ui.too_small import TooSmall
 
 
 class SummaryScreen(Screen[None]):
     CSS_PATH = Path(__file__).with_name("summary_screen.tcss")
-    BINDINGS = [Binding("s,escape", "app.pop_screen", "Close summary")]
+    BINDINGS = [
+        Binding("s,escape", "app.pop_screen", "Close summary"),
+        # With the reasons in focus, these scroll the records (the list's own keys when it is).
+        Binding("pagedown", "records('page_down')", show=False),
+        Binding("pageup", "records('page_up')", show=False),
+        Binding("end", "records('scroll_end')", show=False),
+        Binding("home", "records('scroll_home')", show=False),
+    ]
 
-    def __init__(self, summary: RunSummary, rejected: list[str]) -> None:
-        """`rejected`: the run's rejected records as lines; the app may still be adding to it
-        (see `show_rejected`)."""
+    def __init__(self, summary: RunSummary, rejected: RejectedRecords) -> None:
+        """`rejected`: the run's rejected records; they may still be being found (the app
+        calls `show_rejected` as more are)."""
         super().__init__()
         self.summary = summary
         self.rejected = rejected
-        self._shown = 0
+        self._chosen: tuple[str | None, str | None] = (None, None)
 
     def compose(self) -> ComposeResult:
         summary = self.summary
@@ -36,11 +49,16 @@ class SummaryScreen(Screen[None]):
             with Vertical():
                 yield Static("Databases", classes="heading", markup=False)
                 yield DataTable(id="databases", cursor_type="row", zebra_stripes=True)
+                yield RunCharts(summary, id="charts")
             with Vertical():
-                yield Static("Rejections by reason", classes="heading", markup=False)
-                yield DataTable(id="reasons", cursor_type="row", zebra_stripes=True)
-        yield Static(f"Rejected records ({summary.rejected:,})", classes="heading", markup=False)
-        yield Log(id="rejected")
+                yield Static(
+                    "Rejections by reason (↑↓ lists a reason's records)",
+                    classes="heading",
+                    markup=False,
+                )
+                yield ReasonList(summary.reasons, summary.rejected, id="reasons")
+        yield Static(id="rejected-heading", classes="heading", markup=False)
+        yield RejectedList(id="rejected")
         yield Footer(show_command_palette=False)  # room for the keys at 80 columns
         yield TooSmall()
 
@@ -63,17 +81,41 @@ class SummaryScreen(Screen[None]):
             if retried:
                 cells.append(Text(f"{t.retries:,}", justify="right"))
             databases.add_row(*cells)
-        reasons = self.query_one("#reasons", DataTable)
-        reasons.add_columns("table", "reason", "records")
-        for table, code, count in self.summary.reasons:
-            reasons.add_row(Text(table), Text(code), Text(f"{count:,}", justify="right"))
-        self.show_rejected()
-        # The list takes the keys (end, page down...) at once; tab goes to the tables.
-        self.query_one("#rejected", Log).focus()
+        self.query_one("#rejected", RejectedList).show(self.rejected.view())
+        self._show_heading()
+        # Up and down choose the reason at once, page down and end scroll its records; tab
+        # goes to the list, to read it a line at a time.
+        self.query_one("#reasons", ReasonList).focus()
+
+    def action_records(self, scroll: str) -> None:
+        getattr(self.query_one("#rejected", RejectedList), f"action_{scroll}")()
+
+    @on(ReasonList.Chosen)
+    def _reason_chosen(self, event: ReasonList.Chosen) -> None:
+        if (event.table, event.code) == self._chosen:
+            return
+        self._chosen = (event.table, event.code)
+        self.query_one("#rejected", RejectedList).show(self.rejected.view(*self._chosen))
+        self._show_heading()
 
     def show_rejected(self) -> None:
-        """Show the rejected records added since the last call."""
-        # Nothing to write to before the screen is composed, or while the app shuts down.
-        for log in self.query("#rejected").results(Log):
-            log.write_lines(self.rejected[self._shown :], scroll_end=False)
-            self._shown = len(self.rejected)
+        """More of the rejected records have been found."""
+        # Nothing to show before the screen is composed, or while the app shuts down.
+        for shown in self.query("#rejected").results(RejectedList):
+            shown.grow()
+            self._show_heading()
+
+    def _show_heading(self) -> None:
+        table, code = self._chosen
+        listed = len(self.query_one("#rejected", RejectedList).records)
+        if code is None:
+            text = f"Rejected records ({self.summary.rejected:,})"
+        else:
+            text = f"Rejected records of {table} with {code} ({listed:,})"
+        expected = self.summary.rejected if code is None else self._count(table, code)
+        if listed < expected:
+            text += f": {listed:,} found so far"
+        self.query_one("#rejected-heading", Static).update(Text(text))
+
+    def _count(self, table: str | None, code: str) -> int:
+        return next(n for t, c, n in self.summary.reasons if (t, c) == (table, code))
