@@ -5,6 +5,8 @@ after looking: `pytest tests/ui/test_snapshots.py --snapshot-update`."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,15 +17,20 @@ from tests.ui.browsing import quiet
 from tests.ui.test_app import settle
 from tests.ui.test_browser import odd_db
 from tui_insert.core.engine import TableProgress
+from tui_insert.core.jsonio import dumps
 from tui_insert.core.node import HeldBack
+from tui_insert.core.rejected import RejectedRecords
+from tui_insert.core.report import RunSummary, TableSummary, reject_entry
 from tui_insert.core.rules import Reason
 from tui_insert.core.sources import find_sources
 from tui_insert.core.stores.sqlite import SqliteTarget
+from tui_insert.ui import too_small
 from tui_insert.ui.app import TuiInsertApp, make_app
 from tui_insert.ui.browser_app import make_browser_app
 from tui_insert.ui.database_panel import DatabasePanel
 from tui_insert.ui.main_screen import MainScreen
 from tui_insert.ui.run_settings import RunSettings
+from tui_insert.ui.summary_screen import SummaryScreen
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((200, 50), id="200x50")]
 
@@ -154,6 +161,113 @@ class TestPanelsMidRun:
         self, snap_compare, size: tuple[int, int], theme: str
     ) -> None:
         assert snap_compare(PanelsApp(theme), terminal_size=size, run_before=show_mid_run)
+
+
+def twenty_thousand_records_a_table() -> RunSummary:
+    """A run's figures as a real one had them, fixed: products done first, users next, and
+    orders waiting for their users for 4 s, then deciding their records until the end."""
+
+    def steady(start: float, end: float, total: int) -> tuple[tuple[float, int], ...]:
+        steps = int((end - start) / 0.05)
+        return ((0.0, 0),) + tuple((start + i * 0.05, total * i // steps) for i in range(steps + 1))
+
+    n = 20_000
+    tables = [
+        TableSummary("users", "users.db", n, 18_999, 1_001, 4.21, timeline=steady(0.75, 4.2, n)),
+        TableSummary("products", "products.db", n, 19_000, 1_000, 3.02, timeline=steady(0.7, 3, n)),
+        TableSummary("orders", "orders.db", n, 18_006, 1_994, 7.04, timeline=steady(4.3, 7.0, n)),
+    ]
+    reasons = [
+        ("users", "invalid_email", 400),
+        ("users", "invalid_id", 175),
+        ("users", "missing_field", 150),
+        ("users", "invalid_record", 150),
+        ("users", "duplicate_email", 76),
+        ("users", "invalid_name", 50),
+        ("products", "invalid_price", 313),
+        ("products", "invalid_id", 250),
+        ("products", "invalid_record", 188),
+        ("products", "missing_field", 187),
+        ("products", "invalid_name", 62),
+        ("orders", "unknown_user", 1_001),
+        ("orders", "unknown_product", 844),
+        ("orders", "invalid_quantity", 149),
+    ]
+    return RunSummary("completed", 7.04, tables, reasons)
+
+
+def spooled_rejects(folder: Path, summary: RunSummary) -> RejectedRecords:
+    """The rejected records of the summary's reasons, as a run's spool holds them, indexed."""
+    files = {}
+    for table in ("users", "products", "orders"):
+        path = folder / f"{table}.rejects"
+        # Each code's records spread over the table, as many as the summary says.
+        left = {code: count for name, code, count in summary.reasons if name == table}
+        lines = []
+        while left:
+            for code in list(left):
+                lines.append((code, 19 * len(lines) + 3))
+                left[code] -= 1
+                if not left[code]:
+                    del left[code]
+        with path.open("wb") as f:
+            for code, position in lines:
+                record = {"id": position, "name": f"[b]{code}[/b]", "email": "a@b.co"}
+                why = [Reason("field", code, f"why {code} of record {position}")]
+                f.write(dumps(reject_entry(table, position, record, why)) + b"\n")
+        files[table] = os.open(path, os.O_RDONLY)
+    records = RejectedRecords(files)
+    for _ in records.index():
+        pass
+    return records
+
+
+class SummaryApp(App[None]):
+    """The summary screen alone, of the given figures and rejected records."""
+
+    CSS_PATH = too_small.SCREENS_CSS
+    HORIZONTAL_BREAKPOINTS = too_small.HORIZONTAL_BREAKPOINTS
+    VERTICAL_BREAKPOINTS = too_small.VERTICAL_BREAKPOINTS
+
+    def __init__(self, theme: str, summary: RunSummary, rejected: RejectedRecords) -> None:
+        super().__init__()
+        self.theme = theme
+        self.summary, self.rejected = summary, rejected
+
+    def on_mount(self) -> None:
+        self.push_screen(SummaryScreen(self.summary, self.rejected))
+
+
+@pytest.fixture
+def summary_app(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SummaryApp]:
+    summary = twenty_thousand_records_a_table()
+    rejected = spooled_rejects(tmp_path, summary)
+    yield SummaryApp(request.getfixturevalue("theme"), summary, rejected)
+    rejected.close()
+
+
+async def composed(pilot: Pilot[None]) -> None:
+    await pilot.pause()
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("theme", ["textual-dark", "textual-light"])
+class TestSummary:
+    def test_twenty_thousand_records_a_table(
+        self, snap_compare, summary_app: SummaryApp, size: tuple[int, int], theme: str
+    ) -> None:
+        assert snap_compare(summary_app, terminal_size=size, run_before=composed)
+
+    def test_a_reason_chosen_lists_its_records(
+        self, snap_compare, summary_app: SummaryApp, size: tuple[int, int], theme: str
+    ) -> None:
+        async def choose(pilot: Pilot[None]) -> None:
+            await composed(pilot)
+            await pilot.press("down", "down")  # users' invalid_id
+            await pilot.pause()
+
+        assert snap_compare(summary_app, terminal_size=size, run_before=choose)
 
 
 class TestTooSmall:

@@ -146,6 +146,7 @@ class RejectedRecords:
         """`files`: table name -> an open descriptor of its rejects spool file."""
         self.tables = [_Table(name, fd) for name, fd in files.items()]
         self._lock = threading.Lock()  # `index` reads in a thread of its own; `close` waits
+        self.indexed = False  # every record found
 
     @classmethod
     def of(cls, run: Run) -> RejectedRecords:
@@ -162,7 +163,8 @@ class RejectedRecords:
 
     def index(self, stopped: Callable[[], bool] = lambda: False) -> Iterator[int]:
         """Find every record and its codes, a block at a time; yields the records found so
-        far after each block. Ends early once `stopped()`."""
+        far after each block, and once more when all are (`indexed`). Ends early once
+        `stopped()`."""
         found = 0
         for table in self.tables:
             at, rest = 0, b""
@@ -179,6 +181,8 @@ class RejectedRecords:
                 at, rest = at + cut, data[cut:]
                 yield found + table.lines
             found += table.lines
+        self.indexed = True
+        yield found
 
     def view(self, table: str | None = None, code: str | None = None) -> RejectedView:
         """Every record (no table, no code), or those of one table with one reason code."""

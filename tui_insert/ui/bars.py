@@ -40,17 +40,32 @@ def level(value: float, top: float) -> str:
     return _LEVELS[min(max(round(8 * value / top), 1), 8) - 1]
 
 
-def per_cell(points: Sequence[tuple[float, int]], seconds: float, cells: int) -> list[int]:
-    """How many were counted in each of `cells` equal slices of `seconds`, from running counts
-    `points` ((time, count so far), in time order, from 0 at time 0)."""
+# Work is reported as it is committed: a count that grew after a longer silence is taken to
+# have grown over this last stretch of it, not over the whole silence (a table that waited).
+WORK_SECONDS = 0.25
+
+
+def per_cell(points: Sequence[tuple[float, int]], seconds: float, cells: int) -> list[float]:
+    """How much was counted in each of `cells` equal slices of `seconds`, from running counts
+    `points` ((time, count so far), in time order, from 0 at time 0): in proportion between
+    two points, over at most WORK_SECONDS before the later one."""
     if cells <= 0 or seconds <= 0:
         return []
     times = [t for t, _ in points]
 
-    def count_at(moment: float) -> int:
+    def count_at(moment: float) -> float:
         i = bisect_right(times, moment)
-        return points[i - 1][1] if i else 0
+        if i == 0:
+            return 0.0
+        at, count = points[i - 1]
+        if i == len(points):
+            return float(count)
+        later, more = points[i]
+        start = max(at, later - WORK_SECONDS)
+        if moment <= start:
+            return float(count)
+        return count + (more - count) * (moment - start) / (later - start)
 
     edges = [count_at(seconds * i / cells) for i in range(cells)]
-    edges.append(points[-1][1] if points else 0)  # the last slice ends with the last count
+    edges.append(float(points[-1][1]) if points else 0.0)  # the last slice ends the run
     return [edges[i + 1] - edges[i] for i in range(cells)]

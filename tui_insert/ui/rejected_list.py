@@ -33,7 +33,7 @@ class RejectedList(ScrollView, can_focus=True):
         overflow: auto;
     }
     RejectedList > .rejected-list--table {
-        color: $text-muted;
+        text-style: dim;  /* (see RunCharts on $text-muted) */
     }
     RejectedList > .rejected-list--code {
         color: $text-warning;

@@ -42,11 +42,13 @@ class RunCharts(Widget):
     RunCharts > .run-charts--working {
         color: $text-accent;
     }
+    /* Not $text-muted: its colour is worked out against the background, which a part of a
+       widget's text does not have, and comes out white on the light theme too. */
     RunCharts > .run-charts--waiting {
-        color: $text-muted;
+        text-style: dim;
     }
     RunCharts > .run-charts--axis {
-        color: $text-muted;
+        text-style: dim;
     }
     """
 
@@ -71,7 +73,7 @@ class RunCharts(Widget):
         time_width = max(room - bar_width, 1)
         seconds = self.summary.seconds
         counts = {t.table: per_cell(t.timeline, seconds, time_width) for t in tables}
-        top = max((c for cells in counts.values() for c in cells), default=0)
+        top = max((c for cells in counts.values() for c in cells), default=0.0)
 
         lines = [self._axis(name_width, bar_width, share_width, time_width, style)]
         for t in tables:
@@ -108,7 +110,7 @@ class RunCharts(Widget):
         axis = Text(f"{start}{middle}{end}"[:time_width], style["axis"])
         return Text(" " * name_width) + legend + Text("  ") + axis
 
-    def _timeline(self, table: TableSummary, cells: list[int], top: int, style: dict) -> Text:
+    def _timeline(self, table: TableSummary, cells: list[float], top: float, style: dict) -> Text:
         """Each slice of the run's time: how much the table decided then (a column's
         height), · while it had started but decided nothing, blank once it was done."""
         seconds = self.summary.seconds

@@ -48,7 +48,7 @@ class SummaryScreen(Screen[None]):
         with Container(id="summary-figures"):  # side by side on wide screens
             with Vertical():
                 yield Static("Databases", classes="heading", markup=False)
-                yield DataTable(id="databases", cursor_type="row", zebra_stripes=True)
+                yield DataTable(id="databases", cursor_type="none", zebra_stripes=True)
                 yield RunCharts(summary, id="charts")
             with Vertical():
                 yield Static(
@@ -112,10 +112,6 @@ class SummaryScreen(Screen[None]):
             text = f"Rejected records ({self.summary.rejected:,})"
         else:
             text = f"Rejected records of {table} with {code} ({listed:,})"
-        expected = self.summary.rejected if code is None else self._count(table, code)
-        if listed < expected:
+        if not self.rejected.indexed:
             text += f": {listed:,} found so far"
         self.query_one("#rejected-heading", Static).update(Text(text))
-
-    def _count(self, table: str | None, code: str) -> int:
-        return next(n for t, c, n in self.summary.reasons if (t, c) == (table, code))
