@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 
 from tests.helpers import count_rows, dump
 from tests.ui.polling import until, workers_done
@@ -24,6 +24,7 @@ from tui_insert.ui.database_panel import DatabasePanel
 from tui_insert.ui.reason_list import ReasonList
 from tui_insert.ui.recent_outcomes import RecentOutcomes
 from tui_insert.ui.rejected_list import RejectedList
+from tui_insert.ui.run_charts import RunCharts
 from tui_insert.ui.run_settings import RunSettings
 from tui_insert.ui.summary_screen import SummaryScreen
 
@@ -405,3 +406,45 @@ async def test_an_app_that_does_not_start_shows_what_is_stored_and_r_starts_a_ru
         subtitles = {str(p.border_subtitle) for p in app.query(DatabasePanel)}
         assert subtitles == {"no database yet"}
     assert list(empty.iterdir()) == []
+
+
+async def test_choosing_a_reason_lists_only_its_records(db_dir: Path) -> None:
+    app = sample_app(db_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, SummaryScreen)
+        heading = app.screen.query_one("#rejected-heading", Static)
+        assert str(heading.render()) == "Rejected records (6)"
+        # The reasons are the summary's, most frequent first in each table: orders' first is
+        # unknown_user (2 records), the fourth line.
+        await pilot.press("down", "down", "down", "down")
+        assert listed(app) == [
+            "orders #8 id=8  unknown_user: no stored user has id 8; invalid_quantity: "
+            "quantity must be a positive integer, got 0",
+            "orders #10 id=10  unknown_user: no stored user has id 10; unknown_product: "
+            "no stored product has id 11",
+        ]
+        assert str(heading.render()) == "Rejected records of orders with unknown_user (2)"
+        await pilot.press("up", "up", "up", "up")
+        assert len(listed(app)) == 6
+        # A record with two reasons is listed under each of them.
+        await pilot.press("down", "down", "down", "down", "down")
+        assert [line.split()[1] for line in listed(app)] == ["#8", "#9"]
+
+
+async def test_the_time_axis_shows_the_orders_waiting_for_their_users(db_dir: Path) -> None:
+    """With a latency, users take a while; orders name users, so they wait: on the summary's
+    time axis their line starts with dots (waiting), and it ends last (the last order names
+    the last user, and a product that only the whole products table can tell is not there)."""
+    app = sample_app(db_dir, latency=0.05)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, SummaryScreen)
+        charts = app.screen.query_one(RunCharts)
+        lines = [charts.render_line(y).text for y in range(4)]
+        assert lines[0].split()[:4] == ["█", "inserted", "░", "rejected"]
+        timelines = {line.split()[0]: line[line.index("%") + 3 :] for line in lines[1:]}
+        orders = timelines["orders"]
+        assert orders.startswith("·") and set(orders) & set("▁▂▃▄▅▆▇█")
+        for table in ("users", "products"):
+            assert len(orders.rstrip()) > len(timelines[table].rstrip()), timelines
