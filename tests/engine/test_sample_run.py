@@ -105,3 +105,49 @@ def test_orders_say_what_they_wait_for_while_they_wait(db_dir: Path, tmp_path: P
     assert seen[-1].records == 0
     assert seen[-1].arrived["users"] == count
     assert run.progress["orders"].inserted == 3
+
+
+def test_orders_tell_the_ids_that_reach_them_also_while_nothing_waits(
+    db_dir: Path, tmp_path: Path
+) -> None:
+    """Every order names user 1, which comes first: once it is in, no order waits, and still
+    the orders' node says, as its chunks commit, how many users have reached it so far."""
+    count = 100  # 2 s of users at 20 ms each
+    data = write_records(
+        tmp_path / "data",
+        users=[{"id": i, "name": f"u{i}", "email": f"u{i}@x.co"} for i in range(1, count + 1)],
+        products=[{"id": 1, "name": "p", "price": 1.0}],
+        orders=[
+            {"id": i, "user_id": 1, "product_id": 1, "quantity": 1} for i in range(1, count + 1)
+        ],
+    )
+    seen: list[HeldBack] = []
+    with running(db_dir, data, latency=0.02) as run:
+        progress = run.progress["orders"]
+        deadline = time.monotonic() + 60
+        while not run.wait(0.01):
+            assert time.monotonic() < deadline
+            if progress.held is not None and (not seen or seen[-1] != progress.held):
+                seen.append(progress.held)
+        assert run.state == "completed", run.error
+    users_in = [held.arrived["users"] for held in seen]
+    assert users_in == sorted(users_in) and users_in[-1] == count
+    # (Only the first order may wait, for user 1 to arrive at all.) Told while none waited
+    # and users still came:
+    told = {held.arrived["users"] for held in seen if held.records == 0}
+    assert len({n for n in told if 1 <= n < count}) >= 2, seen
+
+
+def test_each_table_keeps_when_it_decided_its_records(db_dir: Path) -> None:
+    """The timeline the summary draws: points in time order from the start of the run, counts
+    that only grow, the last one the table's total, no later than the table's end."""
+    with running(db_dir, latency=0.01) as run:
+        assert run.wait(60) and run.state == "completed", run.error
+    for name, progress in run.progress.items():
+        points = progress.timeline
+        assert points, name
+        times = [t for t, _ in points]
+        counts = [c for _, c in points]
+        assert times == sorted(times) and times[0] >= 0, name
+        assert counts == sorted(counts) and counts[-1] == progress.processed == 10, name
+        assert times[-1] <= progress.elapsed + 1e-6, name

@@ -133,7 +133,7 @@ async def test_orders_say_what_they_wait_for_and_what_has_reached_them() -> None
         progress.held = HeldBack(1, {"users": 1, "products": 0}, {"users": 999_999})
         panel.show(progress, 2.0)
         await pilot.pause()
-        assert text_of(app, "#held") == "1 order wait for 1 users"
+        assert text_of(app, "#held") == "1 order waits for 1 user"
         progress.held = HeldBack(0, {"users": 0, "products": 0}, {"users": 1_000_000})
         progress.processed = 10_000
         panel.show(progress, 3.0)

@@ -280,6 +280,7 @@ class TableNode:
         # Per worker waiting for references: its records that wait, and for which ids.
         self._held: dict[int, tuple[int, dict[str, set[int]]]] = {}
         self._held_lock = threading.Lock()
+        self._held_told = 0.0  # when the parent was last told (by time.monotonic)
         # How many chunks the workers may hold at once (read, not yet committed). With a
         # simulated latency, every worker: their waits overlap. Without, the work is the
         # interpreter's, which runs one thread at a time: more chunks at once would only take
@@ -543,11 +544,17 @@ class TableNode:
                     any(c[column] in sets[name] for column, name in self._referred) for c in checked
                 )
                 self._held[worker] = (waiting, sets)
-            records = sum(waiting for waiting, _ in self._held.values())
-            missing = {
-                name: len(set().union(*(sets[name] for _, sets in self._held.values())))
-                for _, name in self._referred
-            }
+            self._tell_held()
+
+    def _tell_held(self) -> None:
+        """Tell the parent what all the workers' records wait for, and what has arrived.
+        Called holding `_held_lock`."""
+        self._held_told = time.monotonic()
+        records = sum(waiting for waiting, _ in self._held.values())
+        missing = {
+            name: len(set().union(*(sets[name] for _, sets in self._held.values())))
+            for _, name in self._referred
+        }
         self._send(HeldBack(records, missing, self._arrived()))
 
     def _arrived(self) -> dict[str, int]:
@@ -707,6 +714,10 @@ class TableNode:
                 processed, inserted, rejected, reader.total, reader.estimated, dict(codes), recent
             )
         )
+        if self.references:  # the ids that have arrived, also while nothing waits
+            with self._held_lock:
+                if time.monotonic() - self._held_told >= HELD_BACK_SECONDS:
+                    self._tell_held()
 
     def _finish_if_done(self) -> None:
         """Called holding `turn_changed`: the table is done once its last chunk is committed."""

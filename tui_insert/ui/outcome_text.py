@@ -43,9 +43,16 @@ def held_line(table: str, held: HeldBack) -> str:
     """'1,204 orders wait for 311 users, 2 products' ('' when none waits)."""
     if not held.records:
         return ""
-    what = ", ".join(f"{count:,} {name}" for name, count in held.missing.items() if count)
-    records = table if held.records != 1 else table.removesuffix("s")
-    return f"{held.records:,} {records} wait for {what}"
+    what = ", ".join(
+        f"{count:,} {_named(name, count)}" for name, count in held.missing.items() if count
+    )
+    verb = "wait" if held.records != 1 else "waits"
+    return f"{held.records:,} {_named(table, held.records)} {verb} for {what}"
+
+
+def _named(table: str, count: int) -> str:
+    """'users', or 'user' for one."""
+    return table if count != 1 else table.removesuffix("s")
 
 
 def ids_line(arrived: dict[str, int]) -> str:
