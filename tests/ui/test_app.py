@@ -278,6 +278,15 @@ async def test_s_pressed_again_during_a_run_shows_one_notice(db_dir: Path) -> No
         await pilot.press("q")
 
 
+def footer_keys(app: TuiInsertApp) -> dict[str, str]:
+    """What the footer shows for each key now."""
+    return {
+        key: active.binding.description
+        for key, active in app.screen.active_bindings.items()
+        if active.binding.show and active.enabled
+    }
+
+
 def listed(app: TuiInsertApp) -> list[str]:
     """The records the summary's list shows (all of them, as lines)."""
     records = app.screen.query_one("#rejected", RejectedList).records
@@ -389,9 +398,11 @@ async def test_an_app_that_does_not_start_shows_what_is_stored_and_r_starts_a_ru
             "orders": "7 rows stored",
         }
         assert "r starts one" in app.main._status_text
+        assert footer_keys(app)["r"] == "Run"  # not "Rerun": nothing has run yet
         before = dump(used_db_dir)
         await pilot.press("r")
         await settle(pilot)
+        assert footer_keys(app)["r"] == "Rerun"
         assert isinstance(app.screen, SummaryScreen)  # a rerun: every record a duplicate
         rows = table_rows(app.screen.query_one("#databases", DataTable))
         assert [row[3:5] for row in rows] == [["0", "10"], ["0", "10"], ["0", "10"]]

@@ -47,6 +47,7 @@ class TuiInsertApp(App[int]):
     HORIZONTAL_BREAKPOINTS = too_small.HORIZONTAL_BREAKPOINTS
     VERTICAL_BREAKPOINTS = too_small.VERTICAL_BREAKPOINTS
     BINDINGS = [
+        Binding("r", "first_run", "Run"),  # (until a run has started: then the next)
         Binding("r", "rerun", "Rerun"),
         Binding("x", "reset", "Reset"),
         Binding("s", "summary", "Summary"),
@@ -222,7 +223,10 @@ class TuiInsertApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if isinstance(self.screen, ConfirmScreen) and action != "quit":
             return False  # the question is answered first
-        if action in ("rerun", "reset") and self._controlling:
+        # r is "Run" until a run has started, then "Rerun".
+        if action in ("first_run", "rerun") and (action == "first_run") != (self._number == 0):
+            return False
+        if action in ("first_run", "rerun", "reset") and self._controlling:
             return None  # shown, dimmed: a rerun or a reset is under way
         return True
 
@@ -248,6 +252,9 @@ class TuiInsertApp(App[int]):
 
     def action_rerun(self) -> None:
         self._control(self._rerun, "rerun")
+
+    def action_first_run(self) -> None:
+        self.action_rerun()
 
     async def _rerun(self) -> None:
         self.start_run()
