@@ -21,6 +21,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import secrets
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -53,7 +54,10 @@ class GuardedServer(Server):
         super().__init__(command, host=host, port=port, title="tui-insert")
         self.token = token
         self.loopback = is_loopback(host)
-        shown = f"[{host}]" if ":" in host else host
+        # Listening on every address: the address to give is the machine's name, which
+        # others can reach it by (0.0.0.0 names no machine).
+        shown = socket.gethostname() if host in ("0.0.0.0", "::") else host
+        shown = f"[{shown}]" if ":" in shown else shown
         self.url = f"http://{shown}:{port}/?token={token}"
 
     def initialize_logging(self) -> None:

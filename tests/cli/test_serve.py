@@ -299,7 +299,9 @@ async def test_public_listens_for_other_machines_and_still_wants_token_and_origi
 ) -> None:
     server = start_serving(tmp_path, "--host", "0.0.0.0", "--public", "--db-dir", str(db_dir))
     try:
-        assert server.url == f"http://0.0.0.0:{server.port}/?token={server.token}"
+        # The address to give others: the machine's name, not 0.0.0.0.
+        name = socket.gethostname()
+        assert server.url == f"http://{name}:{server.port}/?token={server.token}"
         assert get(f"{server.base}/?token={server.token}")[0] == 200
         assert get(f"{server.base}/")[0] == 403
         assert (await connect(server, server.token, "http://attacker.example"))[0] == 403
