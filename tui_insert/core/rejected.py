@@ -29,7 +29,7 @@ _BLOCK = 1 << 22
 # `"reasons":[` of a line is its own, whatever the record holds. Inside it, `"code":"` cannot be
 # part of a message (a quote in a string is escaped), so each one starts a reason's code.
 _LINE = re.compile(rb'[^\n]*"reasons":\[([^\n]*)\]\}\n')
-_CODE = re.compile(rb'"code":"([a-z_]+)"')
+_CODE = re.compile(rb'"code":"([^"]+)"')
 
 
 class RejectedLine(NamedTuple):
@@ -82,14 +82,14 @@ class _Table:
                 for end in _line_ends(data, done, match.start()):
                     starts.append(at + end)
                     line += 1
+            done = match.end()
+            starts.append(at + done)  # first: a view of a code may read the line at once
             codes = _CODE.findall(match.group(1))
             for code in codes if len(codes) == 1 else dict.fromkeys(codes):  # a record once
                 records = by_raw.get(code)
                 if records is None:
                     records = by_raw[code] = self.by_code[code.decode()] = array("I")
                 records.append(line)
-            done = match.end()
-            starts.append(at + done)
             line += 1
         for end in _line_ends(data, done, len(data)):
             starts.append(at + end)
@@ -147,6 +147,7 @@ class RejectedRecords:
         self.tables = [_Table(name, fd) for name, fd in files.items()]
         self._lock = threading.Lock()  # `index` reads in a thread of its own; `close` waits
         self.indexed = False  # every record found
+        self._indexing = False
 
     @classmethod
     def of(cls, run: Run) -> RejectedRecords:
@@ -164,15 +165,24 @@ class RejectedRecords:
     def index(self, stopped: Callable[[], bool] = lambda: False) -> Iterator[int]:
         """Find every record and its codes, a block at a time; yields the records found so
         far after each block, and once more when all are (`indexed`). Ends early once
-        `stopped()`."""
+        `stopped()`. Once only."""
+        if any(table.closed for table in self.tables):
+            return
+        if self._indexing:
+            raise RuntimeError("the rejected records are indexed once")
+        self._indexing = True
         found = 0
         for table in self.tables:
             at, rest = 0, b""
             while True:
+                if stopped():
+                    return
                 with self._lock:
-                    if stopped() or table.closed:
+                    if table.closed:
                         return
-                    block = os.pread(table.fd, _BLOCK, at + len(rest))
+                    # At least as much as the line in hand: a line of many blocks is read in
+                    # doubling steps, not copied again for each block.
+                    block = os.pread(table.fd, max(_BLOCK, len(rest)), at + len(rest))
                 if not block:
                     break
                 data = rest + block
