@@ -124,7 +124,7 @@ def test_the_summary_reads_back_a_rejected_record_nested_as_deep_as_allowed(
         assert run.wait(120) and run.state == "completed", run.error
         rejected = RejectedRecords.of(run)
     try:
-        assert list(rejected.index()) == [1]
+        assert list(rejected.index())[-1] == 1 and rejected.indexed
         assert [
             r.text for r in (rejected.view()[0], rejected.view("users", "invalid_name")[0])
         ] == ["users #1 id=1  invalid_name: name is empty"] * 2

@@ -5,6 +5,7 @@ glance which table waited for which and which finished last."""
 from __future__ import annotations
 
 from rich.text import Text
+from textual.geometry import Size
 from textual.widget import Widget
 
 from tui_insert.core.report import RunSummary, TableSummary
@@ -16,7 +17,7 @@ INSERTED, REJECTED, WAITING = "█", "░", "·"
 class RunCharts(Widget):
     """A line a database, under a line naming what the bars and the time axis mean:
 
-            █ inserted ░ rejected        0 s        time        7.1 s
+            █ inserted ░ rejected        0 s        time       7.04 s
     users    ███████████████████░ 95.0%  ▅██████▇▇██▆
     orders   ███████████████████░ 95.0%  ···············▃███████████▆
     """
@@ -56,7 +57,7 @@ class RunCharts(Widget):
         super().__init__(id=id)
         self.summary = summary
 
-    def get_content_height(self, container, viewport, width: int) -> int:  # noqa: ANN001
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return 1 + len(self.summary.tables)
 
     def render(self) -> Text:
@@ -79,8 +80,7 @@ class RunCharts(Widget):
         for t in tables:
             line = Text(t.table.ljust(name_width))
             inserted = split(t.inserted, t.total, bar_width)
-            rejected = split(t.rejected, t.total, bar_width) if t.total else 0
-            rejected = min(rejected, bar_width - inserted)
+            rejected = min(split(t.rejected, t.total, bar_width), bar_width - inserted)
             line.append(INSERTED * inserted, style["inserted"])
             line.append(REJECTED * rejected, style["rejected"])
             line.append(" " * (bar_width - inserted - rejected))
