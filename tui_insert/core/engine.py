@@ -101,7 +101,7 @@ class TableProgress:
         self.processed = processed
         if self.started_at is None:
             return
-        at = self.clock() - self.started_at
+        at = self.elapsed  # (at the end, the moment the table finished)
         points = self.timeline
         if points and at - points[-1][0] < self._timeline_step:
             points[-1] = (points[-1][0], processed)  # a point per step, with its latest count
