@@ -54,8 +54,7 @@ class _Table:
         self.name = name
         self.fd = fd
         self.starts = array("q", [0])  # where each line starts, then where the last one ends
-        self.by_code: dict[str, array[int]] = {}  # reason code -> its records' line numbers
-        self._by_raw: dict[bytes, array[int]] = {}  # the same, by the code's bytes
+        self.by_code: dict[bytes, array[int]] = {}  # reason code -> its records' line numbers
         self.closed = False
 
     @property
@@ -74,7 +73,7 @@ class _Table:
 
     def add_block(self, data: bytes, at: int) -> None:
         """Index the whole lines of `data`, which starts at offset `at` of the file."""
-        starts, by_raw = self.starts, self._by_raw
+        starts, by_code = self.starts, self.by_code
         line = self.lines
         done = 0
         for match in _LINE.finditer(data):
@@ -86,9 +85,9 @@ class _Table:
             starts.append(at + done)  # first: a view of a code may read the line at once
             codes = _CODE.findall(match.group(1))
             for code in codes if len(codes) == 1 else dict.fromkeys(codes):  # a record once
-                records = by_raw.get(code)
+                records = by_code.get(code)
                 if records is None:
-                    records = by_raw[code] = self.by_code[code.decode()] = array("I")
+                    records = by_code[code] = array("I")
                 records.append(line)
             line += 1
         for end in _line_ends(data, done, len(data)):
@@ -109,12 +108,13 @@ class RejectedView:
         self._tables = [t for t in records.tables if table is None or t.name == table]
         self.table = table
         self.code = code
+        self._code = None if code is None else code.encode()  # as the index keeps it
 
     def _lines(self, table: _Table) -> array[int] | None:
         """The line numbers of `table` in this view; None: every line."""
-        if self.code is None:
+        if self._code is None:
             return None
-        return _NONE if table.closed else table.by_code.get(self.code, _NONE)
+        return _NONE if table.closed else table.by_code.get(self._code, _NONE)
 
     def __len__(self) -> int:
         count = 0

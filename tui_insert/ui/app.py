@@ -157,8 +157,8 @@ class TuiInsertApp(App[int]):
             self.post_message(RunEnded(number, None, error))
             return
         # The figures are on show; the rejected records are listed as they are found.
-        for found in rejected.index(stopped=lambda: number != self._number):
-            self.post_message(RejectedRead(number, found))
+        for _ in rejected.index(stopped=lambda: number != self._number):
+            self.post_message(RejectedRead(number))
 
     @on(RejectedRead)
     def _more_rejected(self, message: RejectedRead) -> None:

@@ -26,7 +26,6 @@ class RejectedRead(Message):
     """More of the finished run's rejected records have been found in its spool."""
 
     number: int
-    found: int  # so far
 
 
 @dataclass

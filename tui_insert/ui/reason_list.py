@@ -62,7 +62,6 @@ class ReasonList(OptionList, inherit_bindings=False):
     class Chosen(Message):
         """The records to list now: of one table and code, or all (both None)."""
 
-        reasons: ReasonList
         table: str | None
         code: str | None
 
@@ -85,7 +84,7 @@ class ReasonList(OptionList, inherit_bindings=False):
     def _chosen(self, event: OptionList.OptionHighlighted) -> None:
         event.stop()
         table, code = self.choices[event.option_index]
-        self.post_message(self.Chosen(self, table, code))
+        self.post_message(self.Chosen(table, code))
 
 
 class _EveryLine:
