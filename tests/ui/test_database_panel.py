@@ -153,8 +153,9 @@ async def test_outcomes_take_their_colours_from_the_theme() -> None:
             app.theme = theme
             await pilot.pause()
             colours = app.theme_variables
-            text = recent.render()
-            spans = {text.plain[s.start : s.end]: s.style for s in text.spans}
+            width, height = recent.size
+            strips = recent.render_lines(Region(0, 0, width, height))
+            spans = {seg.text.strip(): seg.style for strip in strips for seg in strip}
             expected = {
                 "inserted": colours["text-success"],
                 "rejected": colours["text-error"],

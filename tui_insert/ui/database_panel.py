@@ -54,7 +54,8 @@ class DatabasePanel(Vertical):
         # not a string: a path is text, never markup.
         title = database if database.startswith(table) else f"{table} · {database}"
         self.border_title = Content(visible(title))
-        self.border_subtitle = "waiting"
+        self._subtitle = "waiting"
+        self.border_subtitle = self._subtitle
         self._last_position = 0
         self._bar = ProgressBar(total=None, show_eta=False, id="progress")
         self._counts = Static("waiting", id="counts", markup=False)
@@ -81,7 +82,7 @@ class DatabasePanel(Vertical):
     def clear(self, message: str = "waiting") -> None:
         self._last_position = 0
         self._seconds = []
-        self.border_subtitle = message
+        self._set_subtitle(message)
         self._set_state("")
         self._bar.update(total=1, progress=0)
         self._counts.update(message)
@@ -95,7 +96,7 @@ class DatabasePanel(Vertical):
         """Bring the panel up to date; `seconds` is the time the table has been running."""
         self._bar.update(total=progress.shown_total or None, progress=progress.processed)
         outage = progress.outage
-        self.border_subtitle = _state(progress, self.server)
+        self._set_subtitle(_state(progress, self.server))
         self._set_state(_standing(progress))
         self._counts.update(counts_text(progress, self._counts.content_size.width))
         # A store failing, or a wait for another writer's lock, is said where the rate stands
@@ -160,6 +161,13 @@ class DatabasePanel(Vertical):
         flow = ids_line(held.arrived) if held is not None else ""
         self._flow.update(flow)
         self._flow.display = bool(flow)
+
+    def _set_subtitle(self, text: str) -> None:
+        """Setting a border title repaints the whole panel, even to the same text: only a new
+        one is set (the panel's other lines are drawn again only when they change)."""
+        if text != self._subtitle:
+            self._subtitle = text
+            self.border_subtitle = Content(visible(text))
 
     def _set_state(self, state: str) -> None:
         """A class per state for its colour: -running, -held, -done, -failed."""
