@@ -426,6 +426,27 @@ def test_without_rejects_no_rejected_record_is_spooled(tmp_path: Path) -> None:
         assert not rejects_spool(run.spool_dir, "users").exists()
 
 
+def test_the_apps_runs_spool_no_outcome_lines_but_every_rejected_record(tmp_path: Path) -> None:
+    """The app writes no report: its runs keep no outcome line a record (the cost of the
+    report), and still every rejected record, for the summary's list."""
+    from tui_insert.core.report import outcome_spool, rejects_spool
+    from tui_insert.core.sources import find_sources
+    from tui_insert.ui.run_settings import RunSettings
+
+    settings = RunSettings(find_sources(None), tmp_path, latency=0.0)
+    run = settings.new_run()
+    try:
+        run.prepare()
+        run.start()
+        assert run.wait(120) and run.state == "completed", run.error
+        for name, progress in run.progress.items():
+            assert not outcome_spool(run.spool_dir, name).exists()
+            lines = rejects_spool(run.spool_dir, name).read_bytes().splitlines()
+            assert len(lines) == progress.rejected > 0
+    finally:
+        run.close()
+
+
 # --- found by an adversarial review ------------------------------------------------------------
 
 

@@ -192,6 +192,7 @@ class Run:
         on_wait: OnWait | None = None,
         dry_run: bool = False,
         spool_rejects: bool = True,
+        spool_outcomes: bool = True,
         retry_for: float = DEFAULT_RETRY_FOR,
     ) -> None:
         """`stores`: each table's store, or a folder holding the three SQLite files.
@@ -199,7 +200,9 @@ class Run:
         long wait for a lock (from any thread), also while preparing or resetting.
         `dry_run`: decide every record against what is stored (as if emptied first, with
         `reset`) and write nothing to any database. `spool_rejects`: keep the rejected
-        records as given, for `copy_rejects` and `rejected_lines` (else only the report).
+        records as given, for `copy_rejects` and the summary's list (else only the report).
+        `spool_outcomes`: keep every record's outcome line, for `write_report` (a run that
+        writes no report, as the app's, saves a line a record).
         `retry_for`: seconds a store failing in a way that may pass (a server away, a full
         disk) is tried again, from its first failure, before the run gives up; lock waits are
         never bounded."""
@@ -214,6 +217,7 @@ class Run:
         self.reset = reset
         self.dry_run = dry_run
         self.spool_rejects = spool_rejects
+        self.spool_outcomes = spool_outcomes
         self.retry_for = retry_for
         self.as_json = as_json
         self.clock = clock
@@ -309,6 +313,7 @@ class Run:
                 chunk_size=self.chunk_size,
                 as_json=self.as_json,
                 spool_rejects=self.spool_rejects,
+                spool_outcomes=self.spool_outcomes,
                 dry_run=self.dry_run,
                 empty=self.reset,
                 retry_for=self.retry_for,

@@ -127,6 +127,8 @@ class NodeSettings:
     as_json: bool
     # Write the rejected records as given (for --rejects, or a UI's summary).
     spool_rejects: bool = True
+    # Write every record's outcome line (for the report; the UI shows none of them).
+    spool_outcomes: bool = True
     # Decide every record against what is stored, and write nothing (`empty`: as if after
     # a reset).
     dry_run: bool = False
@@ -345,6 +347,7 @@ class TableNode:
                 settings.spool_dir,
                 as_json=settings.as_json,
                 rejects=settings.spool_rejects,
+                outcomes=settings.spool_outcomes,
             )
             workers = [
                 threading.Thread(target=self._work, name=f"{self.name}-{i + 1}")

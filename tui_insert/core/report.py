@@ -50,13 +50,26 @@ class SpoolWriter:
     A chunk's lines are written whole or not at all: a write that fails (a full disk) is cut
     back to where the chunk began and raised as StoreUnavailable, to be tried again."""
 
-    def __init__(self, table: str, spool_dir: Path, *, as_json: bool, rejects: bool = True) -> None:
-        """`rejects`: whether to write the rejected records as given at all."""
+    def __init__(
+        self,
+        table: str,
+        spool_dir: Path,
+        *,
+        as_json: bool,
+        rejects: bool = True,
+        outcomes: bool = True,
+    ) -> None:
+        """`rejects`: whether to write the rejected records as given at all; `outcomes`:
+        whether to write the outcome lines (a run without them has no report to write)."""
         self.table = table
         self.as_json = as_json
         self.label = str(spool_dir)
         # Unbuffered: a chunk's lines go to the file in one write, so a failed one is known.
-        self._outcomes = open(outcome_spool(spool_dir, table), "wb", buffering=0)  # noqa: SIM115
+        self._outcomes: IO[bytes] | None = (
+            open(outcome_spool(spool_dir, table), "wb", buffering=0)  # noqa: SIM115
+            if outcomes
+            else None
+        )
         self._rejects: IO[bytes] | None = (
             open(rejects_spool(spool_dir, table), "wb", buffering=0)  # noqa: SIM115
             if rejects
@@ -71,10 +84,10 @@ class SpoolWriter:
         reasons: list[list[Reason] | None],
     ) -> None:
         table = self.table
-        lines = _json_lines if self.as_json else _plain_lines
-        writes: list[tuple[IO[bytes], bytes]] = [
-            (self._outcomes, lines(table, start, records, reasons))
-        ]
+        writes: list[tuple[IO[bytes], bytes]] = []
+        if self._outcomes is not None:
+            lines = _json_lines if self.as_json else _plain_lines
+            writes.append((self._outcomes, lines(table, start, records, reasons)))
         if self._rejects is not None:
             rejects = [
                 dumps(reject_entry(table, start + i, given[i], why)) + b"\n"
@@ -98,7 +111,8 @@ class SpoolWriter:
             ) from None
 
     def close(self) -> None:
-        self._outcomes.close()
+        if self._outcomes is not None:
+            self._outcomes.close()
         if self._rejects is not None:
             self._rejects.close()
 
