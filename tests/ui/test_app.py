@@ -443,6 +443,38 @@ async def test_choosing_a_reason_lists_only_its_records(db_dir: Path) -> None:
         assert [line.split()[1] for line in listed(app)] == ["#8", "#9"]
 
 
+async def test_the_summary_reopens_on_the_reason_chosen_until_the_next_run(db_dir: Path) -> None:
+    app = sample_app(db_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("down", "down", "down", "down")  # orders' unknown_user
+        chosen = listed(app)
+        assert len(chosen) == 2
+        await pilot.press("s")  # closed, and opened again: the same records
+        assert not isinstance(app.screen, SummaryScreen)
+        await pilot.press("s")
+        assert isinstance(app.screen, SummaryScreen)
+        await pilot.pause()
+        assert listed(app) == chosen
+        heading = app.screen.query_one("#rejected-heading", Static)
+        assert str(heading.render()) == "Rejected records of orders with unknown_user (2)"
+        reasons = app.screen.query_one("#reasons", ReasonList)
+        assert reasons.highlighted == 4
+        # In sight: the list shows 4 lines at this size, so it is scrolled down to it.
+        seen = reasons.scrollable_content_region.height
+        assert seen < 5 and reasons.scroll_y <= 4 < reasons.scroll_y + seen
+        # Up from there goes on from where it was.
+        await pilot.press("up")
+        assert str(heading.render()).startswith("Rejected records of products")
+        # A new run's summary lists every record again.
+        await pilot.press("r")
+        await settle(pilot)
+        assert isinstance(app.screen, SummaryScreen)
+        heading = app.screen.query_one("#rejected-heading", Static)
+        assert str(heading.render()).startswith("Rejected records (")
+        assert app.screen.query_one("#reasons", ReasonList).highlighted == 0
+
+
 async def test_the_time_axis_shows_the_orders_waiting_for_their_users(db_dir: Path) -> None:
     """With a latency, users take a while; orders name users, so they wait: on the summary's
     time axis their line starts with dots (waiting), and it ends last (the last order names

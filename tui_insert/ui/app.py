@@ -34,6 +34,7 @@ from tui_insert.ui.browser_screen import BrowserScreen
 from tui_insert.ui.confirm_screen import ConfirmScreen
 from tui_insert.ui.main_screen import MainScreen
 from tui_insert.ui.messages import RejectedRead, RunEnded, Waiting
+from tui_insert.ui.reason_list import ReasonList
 from tui_insert.ui.run_settings import RunSettings
 from tui_insert.ui.summary_screen import SummaryScreen
 
@@ -71,6 +72,8 @@ class TuiInsertApp(App[int]):
         self.run_in_progress: Run | None = None
         self.summary: RunSummary | None = None
         self.rejected: RejectedRecords | None = None  # the last completed run's
+        # The reason whose records its summary listed last: (table, code), or all (None).
+        self._chosen: tuple[str | None, str | None] = (None, None)
         self._number = 0  # counts runs, so that a stopped run's late news is ignored
         targets = settings.targets
         self.main = MainScreen(
@@ -299,16 +302,21 @@ class TuiInsertApp(App[int]):
         self.main.clear_panels("emptied")
         self.main.set_status(f"Databases emptied ({rows:,} rows removed).")
 
+    @on(ReasonList.Chosen)
+    def _reason_chosen(self, message: ReasonList.Chosen) -> None:
+        self._chosen = (message.table, message.code)  # the summary reopens on it
+
     def _forget_summary(self) -> None:
         """The last run's summary is of no run on show any more."""
         self.summary = None
+        self._chosen = (None, None)
         if self.rejected is not None:
             self.rejected.close()
             self.rejected = None
 
     def action_summary(self) -> None:
         if self.summary is not None and self.rejected is not None:
-            self.push_screen(SummaryScreen(self.summary, self.rejected))
+            self.push_screen(SummaryScreen(self.summary, self.rejected, self._chosen))
         else:
             self._tell_once("The summary opens when a run has completed.")
 

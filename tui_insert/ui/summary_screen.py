@@ -32,13 +32,20 @@ class SummaryScreen(Screen[None]):
         Binding("home", "records('scroll_home')", show=False),
     ]
 
-    def __init__(self, summary: RunSummary, rejected: RejectedRecords) -> None:
+    def __init__(
+        self,
+        summary: RunSummary,
+        rejected: RejectedRecords,
+        chosen: tuple[str | None, str | None] = (None, None),
+    ) -> None:
         """`rejected`: the run's rejected records; they may still be being found (the app
-        calls `show_rejected` as more are)."""
+        calls `show_rejected` as more are). `chosen`: the reason to list first, (table, code),
+        as the summary was left when it was last open (every record: both None)."""
         super().__init__()
         self.summary = summary
         self.rejected = rejected
         self._chosen: tuple[str | None, str | None] = (None, None)
+        self._first = chosen
 
     def compose(self) -> ComposeResult:
         summary = self.summary
@@ -85,7 +92,12 @@ class SummaryScreen(Screen[None]):
         self._show_heading()
         # Up and down choose the reason at once, page down and end scroll its records; tab
         # goes to the list, to read it a line at a time.
-        self.query_one("#reasons", ReasonList).focus()
+        reasons = self.query_one("#reasons", ReasonList)
+        reasons.focus()
+        if self._first in reasons.choices:  # lists it, as choosing it would
+            reasons.highlighted = reasons.choices.index(self._first)
+            # In sight once the list has its size (it has none yet).
+            self.call_after_refresh(reasons.scroll_to_highlight)
 
     def action_records(self, scroll: str) -> None:
         getattr(self.query_one("#rejected", RejectedList), f"action_{scroll}")()
