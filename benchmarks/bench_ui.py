@@ -12,6 +12,9 @@ Measures, on generated data (default: benchmarks/work/data-json, as made by benc
 3. quitting mid-run: `q` pressed once a third of the users are in; the time until the app has
    exited and every node process has ended.
 
+`--spool-outcomes` has the app's runs write every record's outcome line, as a headless run
+does for its report (the app writes none): the app's own cost against the same work.
+
 Targets: the UI run at most 1.05x the headless run of the same round (median over the rounds);
 panels refreshed at least every 0.25 s, and q ending everything within 0.5 s, in every round.
 Exits 0 when all three pass.
@@ -27,7 +30,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+from tui_insert.core.engine import Run
 from tui_insert.core.sources import find_sources
 from tui_insert.ui.app import RunSettings, TuiInsertApp, make_app
 from tui_insert.ui.summary_screen import SummaryScreen
@@ -68,8 +73,18 @@ class TimedApp(TuiInsertApp):
             self.refreshes.append(time.perf_counter())
 
 
-async def ui_run(data: Path, workdir: Path) -> tuple[float, float]:
-    settings = RunSettings(find_sources(data), fresh(workdir / "db-ui"), latency=0.0)
+class SpoolingSettings(RunSettings):
+    """Settings whose runs spool every outcome line, as a headless run does."""
+
+    def new_run(self, **kw: Any) -> Run:
+        run = super().new_run(**kw)
+        run.spool_outcomes = True
+        return run
+
+
+async def ui_run(data: Path, workdir: Path, *, spool_outcomes: bool) -> tuple[float, float]:
+    kind = SpoolingSettings if spool_outcomes else RunSettings
+    settings = kind(find_sources(data), fresh(workdir / "db-ui"), latency=0.0)
     make_app(settings)  # starts what the app needs before Textual takes over stderr
     app = TimedApp(settings)
     app.refreshes = []
@@ -114,6 +129,11 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=HERE / "work" / "data-json")
     parser.add_argument("--workdir", type=Path, default=HERE / "work")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every measure, in turn")
+    parser.add_argument(
+        "--spool-outcomes",
+        action="store_true",
+        help="the app's runs write every outcome line, as the headless run does",
+    )
     args = parser.parse_args()
     if not args.data.is_dir():
         print(f"{args.data}: no data; make it with python benchmarks/bench_engine.py")
@@ -123,7 +143,7 @@ def main() -> int:
     quits: list[float] = []
     for rnd in range(1, args.rounds + 1):
         base = headless(args.data, args.workdir)
-        took, gap = asyncio.run(ui_run(args.data, args.workdir))
+        took, gap = asyncio.run(ui_run(args.data, args.workdir, spool_outcomes=args.spool_outcomes))
         quit_seconds = asyncio.run(quit_mid_run(args.data, args.workdir))
         print(
             f"round {rnd}: headless {base:.2f} s, UI {took:.2f} s ({took / base:.2f}x), "
