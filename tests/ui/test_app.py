@@ -475,19 +475,31 @@ async def test_the_summary_reopens_on_the_reason_chosen_until_the_next_run(db_di
         assert app.screen.query_one("#reasons", ReasonList).highlighted == 0
 
 
-async def test_the_time_axis_shows_the_orders_waiting_for_their_users(db_dir: Path) -> None:
-    """With a latency, users take a while; orders name users, so they wait: on the summary's
-    time axis their line starts with dots (waiting), and it ends last (the last order names
-    the last user, and a product that only the whole products table can tell is not there)."""
-    app = sample_app(db_dir, latency=0.05)
+async def test_the_time_axis_shows_the_orders_waiting_for_their_users(
+    db_dir: Path, tmp_path: Path
+) -> None:
+    """Every order names the last user, so orders wait while the users (with a latency) go
+    in: on the summary's time axis their line starts with dots (waiting), and ends last.
+    Users and products show work from the first column (a table's first records are drawn
+    over the time they took, not as a wait)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    users = [{"id": i, "name": f"u{i}", "email": f"u{i}@example.com"} for i in range(1, 11)]
+    orders = [{"id": i, "user_id": 10, "product_id": 1, "quantity": 1} for i in range(1, 4)]
+    (data / "users.json").write_text(json.dumps(users))
+    (data / "products.json").write_text(json.dumps([{"id": 1, "name": "p", "price": 1.5}]))
+    (data / "orders.json").write_text(json.dumps(orders))
+    app = sample_app(db_dir, latency=0.05, data=data)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         assert isinstance(app.screen, SummaryScreen)
+        assert app.summary is not None and [t.inserted for t in app.summary.tables] == [10, 1, 3]
         charts = app.screen.query_one(RunCharts)
         lines = [charts.render_line(y).text for y in range(4)]
         assert lines[0].split()[:4] == ["█", "inserted", "░", "rejected"]
         timelines = {line.split()[0]: line[line.index("%") + 3 :] for line in lines[1:]}
-        orders = timelines["orders"]
-        assert orders.startswith("·") and set(orders) & set("▁▂▃▄▅▆▇█")
+        orders_line = timelines["orders"]
+        assert orders_line.startswith("·") and set(orders_line) & set("▁▂▃▄▅▆▇█"), timelines
         for table in ("users", "products"):
-            assert len(orders.rstrip()) > len(timelines[table].rstrip()), timelines
+            assert len(orders_line.rstrip()) > len(timelines[table].rstrip()), timelines
+            assert timelines[table][0] in "▁▂▃▄▅▆▇█", timelines

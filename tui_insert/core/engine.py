@@ -96,6 +96,13 @@ class TableProgress:
             return 0.0
         return (self.finished_at or self.clock()) - self.started_at
 
+    def begin(self, at: float) -> None:
+        """The run started at `at` (by `clock`). Its timeline starts at nothing decided, so
+        that a table's first chunk is drawn over the time it took (without that point, it
+        looked like time spent deciding nothing)."""
+        self.started_at = at
+        self.timeline = [(0.0, 0)]
+
     def note_processed(self, processed: int) -> None:
         """`processed` records are decided now, for the timeline."""
         self.processed = processed
@@ -103,8 +110,9 @@ class TableProgress:
             return
         at = self.elapsed  # (at the end, the moment the table finished)
         points = self.timeline
-        if points and at - points[-1][0] < self._timeline_step:
-            points[-1] = (points[-1][0], processed)  # a point per step, with its latest count
+        # A point a step, with its latest count; the starting point stays as it is.
+        if len(points) > 1 and at - points[-1][0] < self._timeline_step:
+            points[-1] = (points[-1][0], processed)
             return
         points.append((at, processed))
         if len(points) >= TIMELINE_POINTS:
@@ -373,7 +381,7 @@ class Run:
             return
         self.started_at = self.clock()
         for name, conn in self._conns.items():
-            self.progress[name].started_at = self.started_at
+            self.progress[name].begin(self.started_at)
             thread = threading.Thread(
                 target=self._listen, args=(name, conn), name=f"run-{name}", daemon=True
             )
