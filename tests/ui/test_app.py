@@ -443,6 +443,25 @@ async def test_choosing_a_reason_lists_only_its_records(db_dir: Path) -> None:
         assert [line.split()[1] for line in listed(app)] == ["#8", "#9"]
 
 
+@pytest.mark.parametrize("size", [(60, 18), (60, 23), (80, 24)])
+async def test_the_summary_fits_without_scrolling_down_to_the_smallest_size(
+    db_dir: Path, size: tuple[int, int]
+) -> None:
+    """At 60×18 the title, the figures, the reasons and some records are all in sight: the
+    headings that only name what is under them give way below 24 rows."""
+    app = sample_app(db_dir)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, SummaryScreen)
+        await pilot.pause()
+        assert screen.max_scroll_y == 0
+        assert screen.query_one("#summary-title").region.y == 0
+        assert screen.query_one("#rejected", RejectedList).region.height >= 2
+        headings = [screen.query_one(f"#{n}-heading").display for n in ("databases", "reasons")]
+        assert headings == [size[1] >= 24] * 2
+
+
 async def test_the_summary_reopens_on_the_reason_chosen_until_the_next_run(db_dir: Path) -> None:
     app = sample_app(db_dir)
     async with app.run_test(size=(80, 24)) as pilot:

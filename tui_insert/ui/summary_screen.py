@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Vertical
@@ -19,6 +19,10 @@ from tui_insert.ui.reason_list import ReasonList
 from tui_insert.ui.rejected_list import RejectedList
 from tui_insert.ui.run_charts import RunCharts
 from tui_insert.ui.too_small import TooSmall
+
+# Fewer rows than this (down to the smallest, 18): the screen fits without scrolling only
+# without the headings "Databases" and "Rejections by reason".
+CRAMPED_HEIGHT = 24
 
 
 class SummaryScreen(Screen[None]):
@@ -54,12 +58,13 @@ class SummaryScreen(Screen[None]):
         )
         with Container(id="summary-figures"):  # side by side on wide screens
             with Vertical():
-                yield Static("Databases", classes="heading", markup=False)
+                yield Static("Databases", id="databases-heading", classes="heading", markup=False)
                 yield DataTable(id="databases", cursor_type="none", zebra_stripes=True)
                 yield RunCharts(summary, id="charts")
             with Vertical():
                 yield Static(
                     "Rejections by reason (↑↓ lists a reason's records)",
+                    id="reasons-heading",
                     classes="heading",
                     markup=False,
                 )
@@ -68,6 +73,10 @@ class SummaryScreen(Screen[None]):
         yield RejectedList(id="rejected")
         yield Footer(show_command_palette=False)  # room for the keys at 80 columns
         yield TooSmall()
+
+    def on_resize(self, event: events.Resize) -> None:
+        # Below CRAMPED_HEIGHT rows, the headings that only name what is under them make room.
+        self.set_class(event.size.height < CRAMPED_HEIGHT, "-cramped")
 
     def on_mount(self) -> None:
         databases = self.query_one("#databases", DataTable)
