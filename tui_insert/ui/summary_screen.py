@@ -48,8 +48,7 @@ class SummaryScreen(Screen[None]):
         super().__init__()
         self.summary = summary
         self.rejected = rejected
-        self._chosen: tuple[str | None, str | None] = (None, None)
-        self._first = chosen
+        self._chosen = chosen
 
     def compose(self) -> ComposeResult:
         summary = self.summary
@@ -97,16 +96,17 @@ class SummaryScreen(Screen[None]):
             if retried:
                 cells.append(Text(f"{t.retries:,}", justify="right"))
             databases.add_row(*cells)
-        self.query_one("#rejected", RejectedList).show(self.rejected.view())
+        reasons = self.query_one("#reasons", ReasonList)
+        if self._chosen not in reasons.choices:
+            self._chosen = (None, None)
+        self.query_one("#rejected", RejectedList).show(self.rejected.view(*self._chosen))
         self._show_heading()
         # Up and down choose the reason at once, page down and end scroll its records; tab
         # goes to the list, to read it a line at a time.
-        reasons = self.query_one("#reasons", ReasonList)
         reasons.focus()
-        if self._first in reasons.choices:  # lists it, as choosing it would
-            reasons.highlighted = reasons.choices.index(self._first)
-            # In sight once the list has its size (it has none yet).
-            self.call_after_refresh(reasons.scroll_to_highlight)
+        reasons.highlighted = reasons.choices.index(self._chosen)
+        # In sight once the list has its size (it has none yet).
+        self.call_after_refresh(reasons.scroll_to_highlight)
 
     def action_records(self, scroll: str) -> None:
         getattr(self.query_one("#rejected", RejectedList), f"action_{scroll}")()
